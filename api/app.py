@@ -1,0 +1,41 @@
+"""App factory. Importing this module loads no model and opens no database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import rag
+from api.container import build_container
+from api.errors import install_error_handlers
+from api.routes import ask, documents, health, summarize
+from rag.config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.container = await build_container(settings)
+        try:
+            yield
+        finally:
+            await app.state.container.close()
+
+    app = FastAPI(
+        title="Contextual RAG",
+        version=rag.__version__,
+        description=(
+            "Answers questions from your documents with the sources cited. Retrieved chunks are "
+            "sent in the BEGININPUT/BEGINCONTEXT format and every citation is matched back to "
+            "the blocks that were sent."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (ask, summarize, documents, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,107 @@
+"""The heavy objects the service builds once at start-up and shares."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from rag.answering import AnswerService
+from rag.config import Settings
+from rag.context_budget import ContextBudget, tokenizer_counter
+from rag.embedding import SentenceTransformersEmbedder
+from rag.llm.client import OpenAICompatibleLLM
+from rag.llm.embedded_server import EmbeddedVLLMServer
+from rag.retrieval import DenseRetriever
+from rag.store import KnowledgeStore
+from rag.summarization import Summarizer
+
+logger = logging.getLogger(__name__)
+
+WATCHDOG_INTERVAL_S = 5.0
+
+
+@dataclass
+class Container:
+    settings: Settings
+    store: KnowledgeStore
+    llm: OpenAICompatibleLLM
+    answers: AnswerService
+    summarizer: Summarizer
+    embedded: EmbeddedVLLMServer | None = None
+    _watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def close(self) -> None:
+        if self._watchdog:
+            self._watchdog.cancel()
+        await self.llm.close()
+        if self.embedded:
+            await anyio.to_thread.run_sync(self.embedded.stop)
+        self.store.close()
+
+    def start_watchdog(self) -> None:
+        if self.embedded:
+            self._watchdog = asyncio.create_task(self._restart_when_dead(self.embedded))
+
+    async def _restart_when_dead(self, server: EmbeddedVLLMServer) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            if not server.running:
+                logger.error("embedded vLLM died; restarting it:\n%s", server.log_tail(10))
+                server.start()
+                try:
+                    await anyio.to_thread.run_sync(
+                        server.wait_ready, self.settings.llm.embedded_startup_timeout_s
+                    )
+                except Exception:  # keep watching; /health reports the outage
+                    logger.exception("embedded vLLM did not come back")
+
+
+def embedded_server(settings: Settings) -> EmbeddedVLLMServer:
+    return EmbeddedVLLMServer(
+        model_dir=settings.embedded_generator_dir,
+        port=settings.llm.embedded_port,
+        log_path=settings.data_dir / "logs" / "vllm.log",
+        max_model_len=settings.llm.embedded_max_model_len,
+        kv_cache_gb=settings.llm.embedded_kv_cache_gb,
+    )
+
+
+async def build_container(settings: Settings) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = embedded_server(settings) if settings.llm.embedded else None
+    if embedded:
+        embedded.start()  # loads in parallel with the embedder and the database
+    try:
+        embedder = SentenceTransformersEmbedder(settings.embedding)
+        store = await anyio.to_thread.run_sync(KnowledgeStore, settings, embedder)
+        if embedded:
+            await anyio.to_thread.run_sync(embedded.wait_ready, settings.llm.embedded_startup_timeout_s)
+    except BaseException:
+        if embedded:
+            embedded.stop()
+        raise
+    llm = OpenAICompatibleLLM(
+        base_url=embedded.base_url if embedded else settings.llm.base_url or "",
+        model=embedded.served_model_name if embedded else settings.llm.model,
+        api_key=settings.llm.api_key,
+        timeout_s=settings.llm.request_timeout_s,
+        max_retries=settings.llm.max_retries,
+        mode=settings.llm.prompt_mode,
+    )
+    tokenizer_dir = settings.llm.tokenizer or (str(embedded.model_dir) if embedded else "")
+    count_tokens = tokenizer_counter(Path(tokenizer_dir) if tokenizer_dir else None)
+    budget = ContextBudget(count_tokens, settings.llm.context_length, settings.llm.max_answer_tokens)
+    container = Container(
+        settings=settings,
+        store=store,
+        llm=llm,
+        answers=AnswerService(DenseRetriever(store), llm, settings.llm, budget),
+        summarizer=Summarizer(llm, settings.llm, budget),
+        embedded=embedded,
+    )
+    container.start_watchdog()
+    return container

@@ -1,0 +1,88 @@
+"""Every error leaves the API in one shape: ``{"error": {"type", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from api.schemas import ErrorResponse
+from rag.errors import (
+    ConfigurationError,
+    IndexMismatchError,
+    LLMResponseError,
+    LLMUnavailableError,
+    NotFoundError,
+    RAGError,
+)
+
+logger = logging.getLogger(__name__)
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Not found"},
+    422: {"model": ErrorResponse, "description": "Invalid request"},
+    500: {"model": ErrorResponse, "description": "Internal error"},
+    502: {"model": ErrorResponse, "description": "The model server gave an unusable answer"},
+    503: {"model": ErrorResponse, "description": "The model server or the service is not available; see Retry-After"},
+}
+
+
+class InvalidRequest(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def error_json(status: int, kind: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"type": kind, "message": message, "details": details}}
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
+        return error_json(422, "invalid_request", summary or "invalid request", details)
+
+    @app.exception_handler(InvalidRequest)
+    async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
+        return error_json(422, "invalid_request", exc.message)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        kind = "not_found" if exc.status_code == 404 else "http_error"
+        return error_json(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return error_json(404, "not_found", str(exc))
+
+    @app.exception_handler(LLMUnavailableError)
+    async def _llm_down(_: Request, exc: LLMUnavailableError) -> JSONResponse:
+        logger.warning("model server unavailable: %s", exc)
+        return error_json(
+            503, "llm_unavailable", str(exc).splitlines()[0], headers={"Retry-After": str(exc.retry_after_s)}
+        )
+
+    @app.exception_handler(LLMResponseError)
+    async def _llm_bad(_: Request, exc: LLMResponseError) -> JSONResponse:
+        return error_json(502, "llm_error", str(exc))
+
+    @app.exception_handler(IndexMismatchError)
+    @app.exception_handler(ConfigurationError)
+    async def _config(_: Request, exc: RAGError) -> JSONResponse:
+        return error_json(500, "configuration_error", str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return error_json(500, "internal_error", "internal server error; see the service log")

@@ -1,0 +1,57 @@
+"""POST /ask: a grounded answer with its sources and verified citations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import ContainerDep
+from api.errors import ERROR_RESPONSES, InvalidRequest
+from api.schemas import AskRequest, AskResponse, CitationOut, Source, UnverifiedCitationOut
+
+router = APIRouter(tags=["questions"])
+
+
+@router.post("/ask", response_model=AskResponse, responses=ERROR_RESPONSES)
+async def ask(request: AskRequest, container: ContainerDep) -> AskResponse:
+    """Retrieve the chunks closest to the question, send them to the model in bagel's
+    BEGININPUT/BEGINCONTEXT format, and return its answer with the cited sources."""
+    limits = container.settings
+    if len(request.question) > limits.api.max_question_chars:
+        raise InvalidRequest(f"question is longer than {limits.api.max_question_chars} characters")
+    top_k = request.top_k or limits.retrieval.default_top_k
+    if top_k > limits.retrieval.max_top_k:
+        raise InvalidRequest(f"top_k must be at most {limits.retrieval.max_top_k}, got {top_k}")
+
+    result = await container.answers.ask(request.question, top_k)
+    answer = result.answer
+    return AskResponse(
+        answer=answer.answer,
+        answerable=answer.answerable,
+        abstention_reason=answer.abstention_reason,
+        sources=[
+            Source(
+                chunk_id=chunk.chunk_id,
+                document_id=chunk.document_id,
+                score=chunk.score,
+                metadata=chunk.metadata,
+                text=chunk.text,
+            )
+            for chunk in answer.sources
+        ],
+        citations=[
+            CitationOut(
+                chunk_id=citation.chunk_ids[0],
+                document_id=citation.document_id,
+                metadata=citation.metadata,
+                cited_lines=dict(citation.cited_lines),
+            )
+            for citation in answer.citations
+        ],
+        unverified_citations=[
+            UnverifiedCitationOut(cited_lines=list(item.cited_lines)) for item in answer.unverified_citations
+        ],
+        omitted_chunk_ids=[chunk.chunk_id for chunk in result.omitted],
+        raw_answer=answer.raw_answer,
+        prompt=answer.prompt if request.include_prompt else None,
+        timings_ms=answer.timings_ms,
+    )

@@ -1,0 +1,110 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+class AskRequest(StrictModel):
+    question: str = Field(min_length=1, description="The question to answer from the indexed documents.")
+    top_k: int | None = Field(default=None, ge=1, description="How many chunks to retrieve (default from settings).")
+    include_prompt: bool = Field(default=False, description="Return the exact prompt sent to the model.")
+
+    _question_not_blank = field_validator("question")(_not_blank)
+
+
+class Source(BaseModel):
+    chunk_id: int
+    document_id: int
+    score: float = Field(description="Cosine similarity between question and chunk.")
+    metadata: dict[str, Any]
+    text: str
+
+
+class CitationOut(BaseModel):
+    chunk_id: int = Field(description="The cited block's chunk.")
+    document_id: int
+    metadata: dict[str, Any]
+    cited_lines: dict[str, str] = Field(description="The metadata lines the model wrote, as it wrote them.")
+
+
+class UnverifiedCitationOut(BaseModel):
+    cited_lines: list[tuple[str, str]] = Field(description="Cited lines that match no block that was sent.")
+
+
+class AskResponse(BaseModel):
+    answer: str = Field(description="The model's answer, without its citation trailer.")
+    answerable: bool = Field(description="False when nothing relevant was found or the model declined.")
+    abstention_reason: str | None = None
+    sources: list[Source] = Field(description="The chunks sent to the model, best first.")
+    citations: list[CitationOut] = Field(description="Sources the model cited, matched to the blocks sent.")
+    unverified_citations: list[UnverifiedCitationOut] = Field(default_factory=list)
+    omitted_chunk_ids: list[int] = Field(
+        default_factory=list, description="Retrieved chunks left out to fit the model's context."
+    )
+    raw_answer: str = Field(description="The model's output exactly as generated.")
+    prompt: str | None = Field(default=None, description="The exact prompt, when include_prompt is true.")
+    timings_ms: dict[str, float]
+
+
+class SummarizeRequest(StrictModel):
+    text: str = Field(min_length=1, description="The text to summarize.")
+    words: int = Field(default=130, ge=10, le=1000, description="Target length of the summary in words.")
+
+    _text_not_blank = field_validator("text")(_not_blank)
+
+
+class SummarizeResponse(BaseModel):
+    summary: str
+    rounds: int = Field(description="1 when the text fit the context; more for map-reduce.")
+
+
+class ComponentHealth(BaseModel):
+    ok: bool
+    detail: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: ComponentHealth
+    index: ComponentHealth
+    llm: ComponentHealth
+
+
+class DocumentOut(BaseModel):
+    id: int
+    source: str
+    metadata: dict[str, Any]
+    content_hash: str
+    chunk_count: int
+    created_at: str
+    updated_at: str
+
+
+class DocumentList(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    documents: list[DocumentOut]
+
+
+class ErrorBody(BaseModel):
+    type: str = Field(description="Machine-readable error kind, e.g. invalid_request, llm_unavailable.")
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,167 @@
+"""The ``rag`` command: indexing, consistency checks, models, database and the server."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from indexer.discovery import Discovered, discover
+from indexer.pipeline import Indexer, IndexReport
+from rag.chunking import TokenChunker
+from rag.config import Settings, load_settings
+from rag.embedding import SentenceTransformersEmbedder
+from rag.errors import RAGError
+from rag.store import KnowledgeStore
+
+app = typer.Typer(help="Contextual RAG: index documents and answer questions from them.", no_args_is_help=True)
+models_app = typer.Typer(help="Prepare the packaged models.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+logger = logging.getLogger("rag.cli")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+        force=True,
+    )
+    for noisy in ("httpx", "sentence_transformers", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _open_store(settings: Settings) -> KnowledgeStore:
+    return KnowledgeStore(settings, SentenceTransformersEmbedder(settings.embedding))
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """Index .txt, .md, .html and .jsonl files; unchanged documents are skipped."""
+    settings = load_settings()
+    _setup_logging(settings)
+    try:
+        store = _open_store(settings)
+        chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
+        found = list(discover(paths))
+        report = _run_with_progress(Indexer(store, chunker), found, quiet=as_json)
+        store.close()
+    except RAGError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    else:
+        _print_report(report)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+def _run_with_progress(indexer: Indexer, found: list[Discovered], quiet: bool) -> IndexReport:
+    files = [item for item in found if item.problem is None]
+    progress = Progress(
+        TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"), console=console, disable=quiet,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task("files", total=len(files), current="")
+        report = indexer.index_found(
+            found, on_file=lambda path: progress.update(task, advance=1, current=path.name)
+        )
+    return report
+
+
+def _print_report(report: IndexReport) -> None:
+    table = Table(title="indexing summary", show_header=False)
+    for label, value in [
+        ("files read", report.files),
+        ("documents", report.documents),
+        ("added", report.added),
+        ("updated", report.updated),
+        ("unchanged (not re-embedded)", report.unchanged),
+        ("chunks embedded", report.chunks_embedded),
+        ("failed", len(report.failed)),
+    ]:
+        table.add_row(label, str(value))
+    console.print(table)
+    for path, reason in report.failed:
+        console.print(f"[red]failed[/red] {path}: {reason}")
+
+
+@app.command()
+def check(
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what is found.")] = False,
+) -> None:
+    """Compare the SQL chunks with the faiss vector ids."""
+    settings = load_settings()
+    _setup_logging(settings)
+    store = _open_store(settings)
+    with store.writer_lock():
+        report = store.check(repair=repair)
+    store.close()
+    typer.echo(json.dumps(report.__dict__ | {"consistent": report.consistent}))
+    raise typer.Exit(0 if report.consistent or report.repaired else 1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default RAG_PORT).")] = None,
+) -> None:
+    """Run the HTTP API (and the embedded vLLM unless RAG_LLM_BASE_URL is set)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = load_settings()
+    _setup_logging(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+@models_app.command("prepare")
+def models_prepare() -> None:
+    """Convert the packaged SmolLM2 GGUF to float32 safetensors (once)."""
+    from rag.llm.model_prep import prepare_generator
+
+    settings = load_settings()
+    _setup_logging(settings)
+    source = Path(settings.llm.embedded_source_gguf) if settings.llm.embedded_source_gguf else None
+    converted = prepare_generator(settings.embedded_generator_dir, source)
+    SentenceTransformersEmbedder(settings.embedding).warm_up()  # fails now, not at serve time
+    state = "prepared" if converted else "already prepared"
+    console.print(f"generator {state} in {settings.embedded_generator_dir}; embedder loads")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Upgrade the database schema."""
+    from rag.storage import database
+
+    database.upgrade(load_settings().resolved_database_url, revision)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = "base") -> None:
+    """Downgrade the database schema (``base`` removes every table)."""
+    from rag.storage import database
+
+    database.downgrade(load_settings().resolved_database_url, revision)

@@ -1,0 +1,149 @@
+"""Bulk indexing: read, hash, chunk, embed, and store in SQL + faiss.
+
+Documents are processed in batches: one embedding call and one SQL
+transaction per batch. A document whose content hash is unchanged is skipped
+without being chunked or embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.discovery import Discovered, discover
+from indexer.readers import reader_for
+from rag.chunking import TokenChunker
+from rag.errors import DocumentReadError
+from rag.store import KnowledgeStore
+from rag.types import SourceDocument
+
+logger = logging.getLogger(__name__)
+
+BATCH_DOCUMENTS = 64
+SAVE_INTERVAL_S = 30.0
+
+
+@dataclass
+class IndexReport:
+    files: int = 0
+    documents: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    chunks_embedded: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "documents": self.documents,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "chunks_embedded": self.chunks_embedded,
+            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
+        }
+
+
+def content_hash(document: SourceDocument) -> str:
+    payload = json.dumps({"text": document.text, "metadata": document.metadata}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Indexer:
+    def __init__(self, store: KnowledgeStore, chunker: TokenChunker) -> None:
+        self.store = store
+        self.chunker = chunker
+        self._last_save = time.monotonic()
+
+    def index_paths(
+        self, paths: list[Path], on_file: Callable[[Path], None] | None = None
+    ) -> IndexReport:
+        return self.index_found(list(discover(paths)), on_file)
+
+    def index_found(
+        self, found: list[Discovered], on_file: Callable[[Path], None] | None = None
+    ) -> IndexReport:
+        report = IndexReport()
+        with self.store.writer_lock():
+            self.store.check(repair=True)
+            self.index_documents(self._read_all(found, report, on_file), report)
+        return report
+
+    def index_documents(self, documents: Iterable[SourceDocument], report: IndexReport) -> None:
+        batch: list[SourceDocument] = []
+        for document in documents:
+            batch.append(document)
+            if len(batch) >= BATCH_DOCUMENTS:
+                self._store_batch(batch, report)
+                batch = []
+        if batch:
+            self._store_batch(batch, report)
+        self.store.save_vectors()
+
+    def _read_all(
+        self, discovered: list[Discovered], report: IndexReport, on_file: Callable[[Path], None] | None
+    ) -> Iterable[SourceDocument]:
+        for found in discovered:
+            if found.problem:
+                report.failed.append((str(found.path), found.problem))
+                continue
+            report.files += 1
+            yield from self._read_file(found.path, report)
+            if on_file:
+                on_file(found.path)
+
+    @staticmethod
+    def _read_file(path: Path, report: IndexReport) -> list[SourceDocument]:
+        reader = reader_for(path)
+        assert reader is not None  # discover() only yields readable types
+        try:
+            result = reader(path)
+        except DocumentReadError as exc:
+            report.failed.append((exc.path, exc.reason))
+            return []
+        except (OSError, ValueError, RecursionError) as exc:
+            report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
+            return []
+        report.failed.extend((problem.path, problem.reason) for problem in result.problems)
+        return result.documents
+
+    def _store_batch(self, batch: list[SourceDocument], report: IndexReport) -> None:
+        report.documents += len(batch)
+        batch = list({document.source: document for document in batch}.values())
+        hashes = {document.source: content_hash(document) for document in batch}
+        with self.store.session() as repo:
+            stored = repo.hashes_by_source(list(hashes))
+        changed = [d for d in batch if stored.get(d.source) != hashes[d.source]]
+        report.unchanged += len(batch) - len(changed)
+        if not changed:
+            return
+        spans = {document.source: self.chunker.chunk(document.text) for document in changed}
+        texts = [span.text for document in changed for span in spans[document.source]]
+        vectors = self.store.embedder.embed(texts)
+        new_ids: list[int] = []
+        old_ids: list[int] = []
+        with self.store.session() as repo:
+            for document in changed:
+                _, added, removed = repo.replace_document(
+                    document.source, hashes[document.source], document.metadata, spans[document.source]
+                )
+                new_ids.extend(added)
+                old_ids.extend(removed)
+        # SQL is committed: now the vectors (a crash here is repaired by check()).
+        self.store.vectors.remove(old_ids)
+        self.store.vectors.add(new_ids, vectors)
+        report.chunks_embedded += len(new_ids)
+        for document in changed:
+            if document.source in stored:
+                report.updated += 1
+            else:
+                report.added += 1
+        if time.monotonic() - self._last_save > SAVE_INTERVAL_S:
+            self.store.save_vectors()
+            self._last_save = time.monotonic()

@@ -1,0 +1,26 @@
+"""Markdown; YAML front matter becomes metadata, else the first heading is the title."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import frontmatter
+import yaml
+
+from indexer.readers.base import ReadResult, file_document, read_text_file
+from rag.errors import DocumentReadError
+
+_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def read(path: Path) -> ReadResult:
+    raw = read_text_file(path)
+    try:
+        post = frontmatter.loads(raw)
+    except yaml.YAMLError as exc:
+        raise DocumentReadError(str(path), f"invalid YAML front matter: {exc}") from exc
+    metadata = dict(post.metadata)
+    if "title" not in metadata and (heading := _HEADING.search(post.content)):
+        metadata["title"] = heading.group(1)
+    return ReadResult(documents=[file_document(path, post.content, metadata)])

@@ -1,0 +1,11 @@
+"""Plain text files, in any common encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from indexer.readers.base import ReadResult, file_document, read_text_file
+
+
+def read(path: Path) -> ReadResult:
+    return ReadResult(documents=[file_document(path, read_text_file(path), {})])

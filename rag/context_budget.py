@@ -1,0 +1,64 @@
+"""Keeps a prompt inside the generator's context window.
+
+Tokens are counted with the generator's own tokenizer when one is available
+locally (the embedded model), else estimated conservatively from characters.
+The lowest-ranked blocks are dropped first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rag.types import PromptBlock
+
+logger = logging.getLogger(__name__)
+
+TokenCount = Callable[[str], int]
+CHAT_TEMPLATE_RESERVE = 64  # role markers and the system turn's wrapper
+CHARS_PER_TOKEN_LOWER_BOUND = 3.0
+
+
+def estimate_tokens(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN_LOWER_BOUND) + 1
+
+
+def tokenizer_counter(tokenizer_dir: Path | None) -> TokenCount:
+    if tokenizer_dir is None or not (tokenizer_dir / "tokenizer.json").exists():
+        return estimate_tokens
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+
+
+class ContextBudget:
+    def __init__(self, count_tokens: TokenCount, context_length: int, answer_tokens: int) -> None:
+        self.count_tokens = count_tokens
+        self.context_length = context_length
+        self.answer_tokens = answer_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.context_length - self.answer_tokens - CHAT_TEMPLATE_RESERVE
+
+    def fit(
+        self, blocks: Sequence[PromptBlock], render_block: Callable[[PromptBlock], str], fixed: str
+    ) -> tuple[list[PromptBlock], list[PromptBlock]]:
+        """The highest-ranked blocks that fit beside ``fixed`` text, and the blocks left out.
+
+        Block costs add up (each block is joined by one newline), so each is
+        tokenized once; the prefix in rank order is kept.
+        """
+        used = self.count_tokens(fixed)
+        for position, block in enumerate(blocks):
+            used += self.count_tokens(render_block(block)) + 1
+            if used > self.prompt_tokens:
+                return list(blocks[:position]), list(blocks[position:])
+        return list(blocks), []
+
+    def fits(self, prompt: str) -> bool:
+        return self.count_tokens(prompt) <= self.prompt_tokens

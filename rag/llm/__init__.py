@@ -1,0 +1,1 @@
+"""Generation through an OpenAI-compatible server (vLLM), embedded or external."""

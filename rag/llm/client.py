@@ -1,0 +1,146 @@
+"""One client for every OpenAI-compatible server: the embedded vLLM or an external one.
+
+``chat`` sends the prompt as the user turn through ``/v1/chat/completions``
+(the server applies the model's own chat template); ``completion`` wraps it in
+llama-2's ``[INST]`` form itself for servers without a template.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Literal
+
+import openai
+from openai import AsyncOpenAI
+
+from rag.errors import LLMResponseError, LLMUnavailableError
+from rag.prompts import llama2_chat_prompt
+from rag.types import Generation
+
+logger = logging.getLogger(__name__)
+
+PromptMode = Literal["chat", "completion"]
+STOP_SEQUENCES = ["</s>", "[INST]"]
+
+
+class OpenAICompatibleLLM:
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None,
+        api_key: str = "EMPTY",
+        timeout_s: float = 120.0,
+        max_retries: int = 1,
+        mode: PromptMode = "chat",
+    ) -> None:
+        self.base_url = base_url
+        self._model = model
+        self._context_length: int | None = None
+        self.mode = mode
+        self._client = AsyncOpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
+        )
+
+    async def model(self) -> str:
+        """The configured model, or the one the server serves."""
+        if self._model is None:
+            try:
+                models = await self._client.models.list()
+            except openai.APIError as exc:
+                raise _translate(exc) from exc
+            if not models.data:
+                raise LLMUnavailableError(f"the server at {self.base_url} serves no model")
+            self._model = models.data[0].id
+        return self._model
+
+    async def context_length(self, default: int) -> int:
+        """The served model's context window, as vLLM reports it (``max_model_len``)."""
+        if self._context_length is None:
+            try:
+                models = await self._client.models.list()
+            except openai.APIError as exc:
+                raise _translate(exc) from exc
+            model = await self.model()
+            reported = next(
+                (getattr(m, "max_model_len", None) for m in models.data if m.id == model), None
+            )
+            self._context_length = int(reported) if reported else default
+        return self._context_length
+
+    async def ready(self) -> bool:
+        try:
+            await self._client.with_options(timeout=5.0, max_retries=0).models.list()
+        except openai.APIError:
+            return False
+        return True
+
+    async def generate(
+        self, prompt: str, system: str | None, max_tokens: int, temperature: float
+    ) -> Generation:
+        model = await self.model()
+        try:
+            if self.mode == "completion":
+                completion = await self._client.completions.create(
+                    model=model,
+                    prompt=llama2_chat_prompt(prompt, system),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=STOP_SEQUENCES,
+                )
+                choice_text = completion.choices[0].text
+                finish = completion.choices[0].finish_reason
+                usage = completion.usage
+            else:
+                chat = await self._client.chat.completions.create(
+                    model=model,
+                    messages=_messages(prompt, system),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                )
+                choice_text = chat.choices[0].message.content or ""
+                finish = chat.choices[0].finish_reason
+                usage = chat.usage
+        except openai.APIError as exc:
+            raise _translate(exc) from exc
+        return Generation(
+            text=choice_text.strip(),
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=finish,
+        )
+
+    async def stream(
+        self, prompt: str, system: str | None, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str]:
+        model = await self.model()
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model,
+                messages=_messages(prompt, system),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+            )
+            async for event in stream:
+                if event.choices and event.choices[0].delta.content:
+                    yield event.choices[0].delta.content
+        except openai.APIError as exc:
+            raise _translate(exc) from exc
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _messages(prompt: str, system: str | None) -> list[dict[str, str]]:
+    # Always a system turn: bagel's template drops [INST] without one.
+    messages = [{"role": "system", "content": system}] if system else []
+    return [*messages, {"role": "user", "content": prompt}]
+
+
+def _translate(exc: openai.APIError) -> Exception:
+    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+        return LLMUnavailableError(f"the model server is unreachable: {exc}")
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        return LLMUnavailableError(f"the model server failed ({exc.status_code}): {exc.message}")
+    return LLMResponseError(f"the model server refused the request: {exc}")

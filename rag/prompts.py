@@ -1,0 +1,120 @@
+"""Prompts in the BEGININPUT/BEGINCONTEXT format bagel was trained on.
+
+See BAGEL_FORMAT.md: one block per source with its metadata as ``key: value``
+lines, then one instruction block. Delimiters stand alone on their lines and
+are joined by single newlines. Nothing that comes from a document or a user
+(text, metadata keys and values, the question) can produce a delimiter: any
+delimiter word, in any case or spacing, is rewritten to plain words, and
+metadata values are kept to one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from rag.types import PromptBlock, RetrievedChunk
+
+BEGININPUT, ENDINPUT = "BEGININPUT", "ENDINPUT"
+BEGINCONTEXT, ENDCONTEXT = "BEGINCONTEXT", "ENDCONTEXT"
+BEGININSTRUCTION, ENDINSTRUCTION = "BEGININSTRUCTION", "ENDINSTRUCTION"
+DELIMITERS = (BEGININPUT, ENDINPUT, BEGINCONTEXT, ENDCONTEXT, BEGININSTRUCTION, ENDINSTRUCTION)
+
+DEFAULT_INSTRUCTION = "{question}\nDon't make up answers if you don't know. Cite your sources."
+SUMMARIZE_INSTRUCTION = "Summarize the input in around {words} words."
+
+# Metadata shown first, in this order; the rest follow alphabetically.
+PREFERRED_KEYS = ("title", "url", "date", "author", "source")
+MAX_METADATA_VALUE_CHARS = 300
+
+_DELIMITER_WORD = re.compile(
+    r"(?<![A-Za-z])(begin|end)[\s_\-]*(input|context|instruction)(?![A-Za-z])", re.IGNORECASE
+)
+_KEY_UNSAFE = re.compile(r"[:\s]+")
+
+
+def neutralize_delimiters(text: str) -> str:
+    """Rewrite delimiter words so that no line can open or close a block."""
+    return _DELIMITER_WORD.sub(
+        lambda m: f"({'start' if m.group(1).lower() == 'begin' else 'end'} of {m.group(2).lower()})",
+        text,
+    )
+
+
+def metadata_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = " ".join(text.split())  # one line, whatever the value held
+    if len(text) > MAX_METADATA_VALUE_CHARS:
+        text = text[: MAX_METADATA_VALUE_CHARS - 1] + "…"
+    return neutralize_delimiters(text)
+
+
+def metadata_key(key: str) -> str:
+    return neutralize_delimiters(_KEY_UNSAFE.sub("_", key.strip())) or "_"
+
+
+def metadata_lines(metadata: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    keys = [k for k in PREFERRED_KEYS if k in metadata]
+    keys += sorted(k for k in metadata if k not in PREFERRED_KEYS)
+    lines = []
+    for key in keys:
+        value = metadata[key]
+        if value is None or value == "" or value == [] or value == {}:
+            continue
+        lines.append((metadata_key(key), metadata_value(value)))
+    return tuple(lines)
+
+
+def build_blocks(chunks: Sequence[RetrievedChunk]) -> list[PromptBlock]:
+    return [
+        PromptBlock(
+            index=position,
+            chunks=(chunk,),
+            metadata_lines=metadata_lines(chunk.metadata),
+            text=neutralize_delimiters(chunk.text.strip()),
+        )
+        for position, chunk in enumerate(chunks)
+    ]
+
+
+def render_block(block: PromptBlock) -> str:
+    lines = [BEGININPUT, BEGINCONTEXT]
+    lines += [f"{key}: {value}" for key, value in block.metadata_lines]
+    lines += [ENDCONTEXT, block.text, ENDINPUT]
+    return "\n".join(lines)
+
+
+def render_instruction(instruction: str) -> str:
+    return "\n".join([BEGININSTRUCTION, instruction.strip(), ENDINSTRUCTION])
+
+
+def question_instruction(question: str, template: str = DEFAULT_INSTRUCTION) -> str:
+    return render_instruction(template.format(question=neutralize_delimiters(question.strip())))
+
+
+def contextual_prompt(
+    blocks: Sequence[PromptBlock], question: str, template: str = DEFAULT_INSTRUCTION
+) -> str:
+    return "\n".join(
+        [*(render_block(block) for block in blocks), question_instruction(question, template)]
+    )
+
+
+def summarization_prompt(text: str, words: int) -> str:
+    return "\n".join(
+        [
+            BEGININPUT,
+            neutralize_delimiters(text.strip()),
+            ENDINPUT,
+            render_instruction(SUMMARIZE_INSTRUCTION.format(words=words)),
+        ]
+    )
+
+
+def llama2_chat_prompt(user: str, system: str | None) -> str:
+    """The llama-2 wrapper bagel's tokenizer ships, for raw completion servers."""
+    if system:
+        return f"[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]"
+    return f"[INST] {user} [/INST]"

@@ -1,0 +1,83 @@
+"""Values passed between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Metadata = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """A document as a reader produced it, before chunking."""
+
+    source: str
+    text: str
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """A piece of a document's text, located by character offsets."""
+
+    ordinal: int
+    text: str
+    start_char: int
+    end_char: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    chunk_id: int
+    document_id: int
+    score: float
+    text: str
+    metadata: Metadata
+    ordinal: int = 0
+
+
+@dataclass(frozen=True)
+class PromptBlock:
+    """One BEGININPUT block: the chunks it holds and the metadata lines it shows."""
+
+    index: int
+    chunks: tuple[RetrievedChunk, ...]
+    metadata_lines: tuple[tuple[str, str], ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    block_index: int
+    chunk_ids: tuple[int, ...]
+    document_id: int
+    metadata: Metadata
+    cited_lines: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class UnverifiedCitation:
+    cited_lines: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer: str
+    raw_answer: str
+    sources: tuple[RetrievedChunk, ...]
+    citations: tuple[Citation, ...]
+    unverified_citations: tuple[UnverifiedCitation, ...]
+    prompt: str
+    answerable: bool
+    abstention_reason: str | None
+    timings_ms: dict[str, float]
