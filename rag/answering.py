@@ -18,6 +18,7 @@ from rag.types import Answer, RetrievedChunk
 
 NOTHING_RETRIEVED = "no indexed chunk was retrieved for the question"
 MODEL_DECLINED = "the model said the context does not contain the answer"
+NO_ANSWER = "the model produced no answer"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ class AnswerService:
 
         parsed = parse_answer(generation.text)
         citations, unverified = match_citations(parsed.cited_groups, kept)
-        declined = is_refusal(parsed.body)
+        reason = None if parsed.body else NO_ANSWER
+        if reason is None and is_refusal(parsed.body):
+            reason = MODEL_DECLINED
         timings["total_ms"] = _ms_since(started)
         answer = Answer(
             answer=parsed.body,
@@ -73,8 +76,8 @@ class AnswerService:
             citations=tuple(citations),
             unverified_citations=tuple(unverified),
             prompt=prompt,
-            answerable=not declined,
-            abstention_reason=MODEL_DECLINED if declined else None,
+            answerable=reason is None,
+            abstention_reason=reason,
             timings_ms=timings,
         )
         omitted = tuple(chunk for block in left_out for chunk in block.chunks)

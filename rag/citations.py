@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from rag.types import Citation, PromptBlock, UnverifiedCitation
 
 _TRAILER = re.compile(
-    r"^[\s>*#_]*(sources?|references?|reference\(s\)|citations?)[\s*_]*:[\s*_]*(.*)$",
+    r"^[ \t>*#_]*(sources?|references?|reference\(s\)|citations?)[ \t*_]*:[ \t*_]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)]|\[\d+\])\s*")
@@ -31,9 +31,17 @@ class ParsedAnswer:
     cited_groups: tuple[tuple[Pair, ...], ...]
 
 
+def _find_trailer(text: str) -> re.Match[str] | None:
+    """A label alone on its line (``Source:``) wins over one with a value after it,
+    which may just be a cited ``source: path`` metadata line."""
+    matches = list(_TRAILER.finditer(text))
+    bare = [m for m in matches if not m.group(2).strip()]
+    return (bare or matches or [None])[0]
+
+
 def parse_answer(text: str) -> ParsedAnswer:
     """Split a model answer into its body and the metadata groups it cites."""
-    match = _TRAILER.search(text)
+    match = _find_trailer(text)
     if match is None:
         return ParsedAnswer(body=text.strip(), cited_groups=())
     body = text[: match.start()].strip()

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default SQLite in data_dir"
     )
+    models_dir: Path | None = Field(
+        default=None, description="where prepared models are cached; default data_dir/models"
+    )
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -152,7 +155,7 @@ class Settings(BaseSettings):
 
     @property
     def model_cache_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def embedded_generator_dir(self) -> Path:

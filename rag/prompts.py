@@ -25,8 +25,6 @@ DELIMITERS = (BEGININPUT, ENDINPUT, BEGINCONTEXT, ENDCONTEXT, BEGININSTRUCTION, 
 DEFAULT_INSTRUCTION = "{question}\nDon't make up answers if you don't know. Cite your sources."
 SUMMARIZE_INSTRUCTION = "Summarize the input in around {words} words."
 
-# Metadata shown first, in this order; the rest follow alphabetically.
-PREFERRED_KEYS = ("title", "url", "date", "author", "source")
 MAX_METADATA_VALUE_CHARS = 300
 
 _DELIMITER_WORD = re.compile(
@@ -56,11 +54,9 @@ def metadata_key(key: str) -> str:
 
 
 def metadata_lines(metadata: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    keys = [k for k in PREFERRED_KEYS if k in metadata]
-    keys += sorted(k for k in metadata if k not in PREFERRED_KEYS)
+    """One line per metadata field, in the document's own order."""
     lines = []
-    for key in keys:
-        value = metadata[key]
+    for key, value in metadata.items():
         if value is None or value == "" or value == [] or value == {}:
             continue
         lines.append((metadata_key(key), metadata_value(value)))

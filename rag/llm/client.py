@@ -15,13 +15,15 @@ import openai
 from openai import AsyncOpenAI
 
 from rag.errors import LLMResponseError, LLMUnavailableError
-from rag.prompts import llama2_chat_prompt
+from rag.prompts import DELIMITERS, llama2_chat_prompt
 from rag.types import Generation
 
 logger = logging.getLogger(__name__)
 
 PromptMode = Literal["chat", "completion"]
+# An answer never holds a delimiter: a model that writes one has started a new prompt.
 STOP_SEQUENCES = ["</s>", "[INST]"]
+CHAT_STOP_SEQUENCES = list(DELIMITERS)
 
 
 class OpenAICompatibleLLM:
@@ -86,7 +88,7 @@ class OpenAICompatibleLLM:
                     prompt=llama2_chat_prompt(prompt, system),
                     max_tokens=max_tokens,
                     temperature=temperature,
-                    stop=STOP_SEQUENCES,
+                    stop=STOP_SEQUENCES + CHAT_STOP_SEQUENCES,
                 )
                 choice_text = completion.choices[0].text
                 finish = completion.choices[0].finish_reason
@@ -97,6 +99,7 @@ class OpenAICompatibleLLM:
                     messages=_messages(prompt, system),
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    stop=CHAT_STOP_SEQUENCES,
                 )
                 choice_text = chat.choices[0].message.content or ""
                 finish = chat.choices[0].finish_reason
@@ -120,6 +123,7 @@ class OpenAICompatibleLLM:
                 messages=_messages(prompt, system),
                 max_tokens=max_tokens,
                 temperature=temperature,
+                stop=CHAT_STOP_SEQUENCES,
                 stream=True,
             )
             async for event in stream:

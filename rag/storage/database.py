@@ -19,11 +19,15 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 
-def make_engine(url: str) -> Engine:
+def ensure_sqlite_folder(url: str) -> None:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str) -> Engine:
+    ensure_sqlite_folder(url)
+    if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -64,6 +68,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     logger.info("migrating database to %s", revision)
+    ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
 
 

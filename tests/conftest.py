@@ -1,0 +1,74 @@
+"""Shared fixtures: real embedder, real SQLite/PostgreSQL, real vLLM on the tiny model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from rag.config import Settings
+from rag.embedding import SentenceTransformersEmbedder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CORPUS_DIR = Path(__file__).resolve().parent / "data" / "corpus"
+POSTGRES_ENV = "RAG_TEST_POSTGRES_URL"
+# Prepared once by `make install` (rag models prepare); shared by every test.
+MODELS_DIR = REPO_ROOT / "data" / "models"
+
+
+def postgres_admin_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    admin = postgres_admin_url()
+    if not admin:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    name = f"rag_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformersEmbedder:
+    model = SentenceTransformersEmbedder(Settings().embedding)
+    model.warm_up()
+    return model
+
+
+def make_settings(data_dir: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url, models_dir=MODELS_DIR, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path / "data", database_url)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A writable copy of the test corpus."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS_DIR, target)
+    return target

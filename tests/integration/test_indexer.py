@@ -1,0 +1,124 @@
+"""Indexing real files into SQL + faiss, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from indexer.cli import app
+from indexer.pipeline import Indexer
+from rag.chunking import TokenChunker
+from rag.config import Settings
+from rag.embedding import SentenceTransformersEmbedder
+from rag.errors import IndexMismatchError
+from rag.retrieval import DenseRetriever
+from rag.store import KnowledgeStore
+
+pytestmark = pytest.mark.integration
+
+CORPUS_FILES = 8
+CORPUS_DOCUMENTS = 10  # products.jsonl holds three
+
+
+def make_indexer(settings: Settings, embedder: SentenceTransformersEmbedder) -> Indexer:
+    store = KnowledgeStore(settings, embedder)
+    return Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens))
+
+
+def test_corpus_is_indexed_and_searchable(settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path) -> None:
+    indexer = make_indexer(settings, embedder)
+    report = indexer.index_paths([corpus])
+    assert (report.files, report.added, report.failed) == (CORPUS_FILES, CORPUS_DOCUMENTS, [])
+    with indexer.store.session() as repo:
+        chunk_count = repo.count_chunks()
+    assert chunk_count == report.chunks_embedded == indexer.store.vectors.size
+    assert chunk_count > CORPUS_DOCUMENTS  # printing.md needs several chunks
+
+    hits = DenseRetriever(indexer.store).retrieve("How thick is the Aletsch glacier ice?", 3)
+    assert hits[0].metadata["source"].endswith("glacier.txt")
+    hits = DenseRetriever(indexer.store).retrieve("Who decoded the bee dance?", 3)
+    assert hits[0].metadata["title"] == "The honeybee waggle dance"
+    indexer.store.close()
+
+
+def test_rerun_embeds_nothing_and_a_changed_file_only_is_reembedded(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
+    indexer = make_indexer(settings, embedder)
+    first = indexer.index_paths([corpus])
+    again = indexer.index_paths([corpus])
+    assert (again.added, again.updated, again.unchanged, again.chunks_embedded) == (0, 0, CORPUS_DOCUMENTS, 0)
+
+    (corpus / "glacier.txt").write_text("The Aletsch Glacier is now 19 kilometres long.\n")
+    changed = indexer.index_paths([corpus])
+    assert (changed.updated, changed.added, changed.chunks_embedded) == (1, 0, 1)
+    with indexer.store.session() as repo:
+        assert repo.count_chunks() == first.chunks_embedded == indexer.store.vectors.size
+    hits = DenseRetriever(indexer.store).retrieve("How long is the Aletsch glacier?", 1)
+    assert "19 kilometres" in hits[0].text
+    indexer.store.close()
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "image.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00")
+    (corpus / "broken.jsonl").write_text("{not json\n")
+    (corpus / "ignored.bin").write_bytes(b"\x00")  # unknown extension inside a folder: not ours
+    report = make_indexer(settings, embedder).index_paths([corpus, corpus / "missing.txt"])
+    reasons = {Path(path).name.split(":")[0]: reason for path, reason in report.failed}
+    assert set(reasons) == {"empty.txt", "image.md", "broken.jsonl", "missing.txt"}
+    assert "binary" in reasons["image.md"] and "empty" in reasons["empty.txt"]
+    assert report.added == CORPUS_DOCUMENTS
+
+
+def test_crash_between_sql_commit_and_index_save_is_repaired(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
+    indexer = make_indexer(settings, embedder)
+    indexer.index_paths([corpus])
+    # Simulate a crash: SQL has chunks the saved faiss file lacks, and faiss holds an orphan.
+    lost = sorted(indexer.store.vectors.ids())[:3]
+    indexer.store.vectors.remove(lost)
+    indexer.store.vectors.add([999_999], embedder.embed(["orphan"]))
+    indexer.store.save_vectors()
+    store = KnowledgeStore(settings, embedder)
+    report = store.check(repair=False)
+    assert (report.missing_vectors, report.orphan_vectors, report.consistent) == (3, 1, False)
+    assert store.check(repair=True).repaired
+    assert store.check(repair=False).consistent
+    assert store.vectors.ids() >= set(lost)
+
+
+def test_index_made_with_other_chunking_is_refused(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
+    make_indexer(settings, embedder).index_paths([corpus / "glacier.txt"])
+    other = settings.model_copy(update={"chunking": settings.chunking.model_copy(update={"max_tokens": 100})})
+    with pytest.raises(IndexMismatchError, match="chunk_max_tokens"):
+        KnowledgeStore(other, embedder)
+
+
+def test_cli_summary_json_and_exit_status(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "cli-data"))
+    runner = CliRunner()
+    ok = runner.invoke(app, ["index", "--json", str(corpus)])
+    assert ok.exit_code == 0, ok.output
+    summary = json.loads(ok.stdout.strip().splitlines()[-1])
+    assert summary["added"] == CORPUS_DOCUMENTS and summary["failed"] == []
+
+    (corpus / "empty.md").write_text("")
+    failed = runner.invoke(app, ["index", "--json", str(corpus)])
+    assert failed.exit_code == 1
+    summary = json.loads(failed.stdout.strip().splitlines()[-1])
+    assert summary["unchanged"] == CORPUS_DOCUMENTS and summary["chunks_embedded"] == 0
+    assert [Path(f["path"]).name for f in summary["failed"]] == ["empty.md"]
+
+    check = runner.invoke(app, ["check"])
+    assert check.exit_code == 0 and json.loads(check.stdout)["consistent"] is True
