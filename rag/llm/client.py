@@ -15,15 +15,16 @@ import openai
 from openai import AsyncOpenAI
 
 from rag.errors import LLMResponseError, LLMUnavailableError
-from rag.prompts import DELIMITERS, llama2_chat_prompt
+from rag.prompts import BEGINCONTEXT, BEGININPUT, BEGININSTRUCTION, ENDINSTRUCTION, llama2_chat_prompt
 from rag.types import Generation
 
 logger = logging.getLogger(__name__)
 
 PromptMode = Literal["chat", "completion"]
 # An answer never holds a delimiter: a model that writes one has started a new prompt.
-STOP_SEQUENCES = ["</s>", "[INST]"]
-CHAT_STOP_SEQUENCES = list(DELIMITERS)
+# (The OpenAI API takes at most four stop sequences.)
+CHAT_STOP_SEQUENCES = [BEGININPUT, BEGINCONTEXT, BEGININSTRUCTION, ENDINSTRUCTION]
+COMPLETION_STOP_SEQUENCES = ["</s>", "[INST]", BEGININPUT, BEGININSTRUCTION]
 
 
 class OpenAICompatibleLLM:
@@ -88,7 +89,7 @@ class OpenAICompatibleLLM:
                     prompt=llama2_chat_prompt(prompt, system),
                     max_tokens=max_tokens,
                     temperature=temperature,
-                    stop=STOP_SEQUENCES + CHAT_STOP_SEQUENCES,
+                    stop=COMPLETION_STOP_SEQUENCES,
                 )
                 choice_text = completion.choices[0].text
                 finish = completion.choices[0].finish_reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -18,6 +19,15 @@ from rag.errors import ConfigurationError, LLMUnavailableError
 logger = logging.getLogger(__name__)
 
 SERVED_MODEL_NAME = "smollm2-135m-instruct"
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if the service process dies, even by SIGKILL."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: stop() still ends it on a normal exit
+        pass
 
 
 def free_port() -> int:
@@ -80,7 +90,12 @@ class EmbeddedVLLMServer:
         logger.info("starting embedded vLLM on port %d (log: %s)", self.port, self.log_path)
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     @property

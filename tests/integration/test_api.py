@@ -1,0 +1,180 @@
+"""The HTTP API end to end: real embedder, faiss, SQLite and a real vLLM server on the tiny model.
+
+One embedded vLLM is started for the whole module by the app itself (the same
+code path as `make run`); the dead-server tests point another app at a closed port.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from indexer.pipeline import Indexer
+from rag.chunking import TokenChunker
+from rag.embedding import SentenceTransformersEmbedder
+from rag.llm.embedded_server import free_port
+from rag.store import KnowledgeStore
+from tests.conftest import CORPUS_DIR, make_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.llm]
+
+QUESTIONS = {
+    "How high were the lava fountains when Kilauea erupted in 2023?": "volcano.md",
+    "What does the duration of the honeybee waggle run encode?": "honeybees.md",
+    "How deep below the surface is the ice found by the rover?": "rover.html",
+    "How often should a sourdough starter be fed?": "bakery.html",
+    "How thick is the ice of the Aletsch Glacier at Konkordiaplatz?": "glacier.txt",
+    "En quelle année le café Procope a-t-il été fondé ?": "cafe_latin1.txt",
+    "How much does the Trail X bicycle frame weigh?": "products.jsonl#bike-x",
+    "When was the Gutenberg Bible printed?": "printing.md",
+}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformersEmbedder) -> Iterator[TestClient]:
+    data_dir = tmp_path_factory.mktemp("api") / "data"
+    settings = make_settings(data_dir, llm={"embedded_port": free_port()})
+    store = KnowledgeStore(settings, embedder)
+    Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
+    store.close()
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def blocks_of(prompt: str) -> list[str]:
+    return re.findall(r"^BEGININPUT\nBEGINCONTEXT\n(?:[^\n]+: [^\n]*\n)*ENDCONTEXT\n.*?\nENDINPUT$", prompt, re.M | re.S)
+
+
+def test_health_reports_every_component_ready(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] and body["index"]["ok"] and body["llm"]["ok"]
+
+
+@pytest.mark.parametrize(("question", "expected_source"), QUESTIONS.items())
+def test_ask_returns_the_document_and_a_well_formed_prompt(client: TestClient, question: str, expected_source: str) -> None:
+    response = client.post("/ask", json={"question": question, "top_k": 4, "include_prompt": True})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    sources = body["sources"]
+    assert any(s["metadata"]["source"].endswith(expected_source) for s in sources), [s["metadata"]["source"] for s in sources]
+
+    prompt = body["prompt"]
+    assert len(blocks_of(prompt)) == len(sources) == prompt.count("BEGININPUT\n")
+    assert prompt.count("BEGININSTRUCTION") == 1 and prompt.count("ENDINSTRUCTION") == 1
+    instruction = prompt.split("BEGININSTRUCTION\n", 1)[1]
+    assert instruction.startswith(question) and instruction.endswith("ENDINSTRUCTION")
+    for source, block in zip(sources, blocks_of(prompt)):
+        assert f"source: {source['metadata']['source']}" in block
+        assert source["text"].strip() in block
+
+    source_chunks = {s["chunk_id"] for s in sources}
+    assert {c["chunk_id"] for c in body["citations"]} <= source_chunks
+    assert body["raw_answer"].startswith(body["answer"]) or not body["answer"]
+    assert set(body["timings_ms"]) >= {"retrieve_ms", "generate_ms", "total_ms"}
+
+
+def test_ask_metadata_of_sources(client: TestClient) -> None:
+    body = client.post("/ask", json={"question": "Kilauea sulfur dioxide emissions", "top_k": 1}).json()
+    [source] = body["sources"]
+    assert source["metadata"]["title"] == "Kilauea eruption report"
+    assert source["metadata"]["url"] == "https://volcano.example.org/kilauea-2023"
+    assert source["metadata"]["date"] == "2023-09-12"
+    assert body["prompt"] is None  # only on request
+
+
+def test_summarize_returns_a_summary(client: TestClient) -> None:
+    text = (CORPUS_DIR / "honeybees.md").read_text()
+    response = client.post("/summarize", json={"text": text, "words": 40})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["summary"].strip() and body["rounds"] == 1
+
+
+def test_summarize_text_longer_than_the_context(client: TestClient) -> None:
+    paragraph = (CORPUS_DIR / "printing.md").read_text()
+    text = "\n\n".join([paragraph] * 12)  # about 7,000 model tokens, the context holds 4,096
+    response = client.post("/summarize", json={"text": text, "words": 30})
+    assert response.status_code == 200, response.text
+    assert response.json()["rounds"] >= 2 and response.json()["summary"].strip()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"question": ""}, "question"),
+        ({"question": "   "}, "question"),
+        ({"question": 42}, "question"),
+        ({}, "question"),
+        ({"question": "ok", "top_k": 0}, "top_k"),
+        ({"question": "ok", "top_k": "many"}, "top_k"),
+        ({"question": "ok", "unknown": 1}, "unknown"),
+    ],
+)
+def test_invalid_ask_requests_get_422_with_a_message(client: TestClient, payload: dict[str, object], field: str) -> None:
+    response = client.post("/ask", json=payload)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request" and field in error["message"]
+
+
+def test_limits_and_malformed_json(client: TestClient) -> None:
+    assert client.post("/ask", json={"question": "ok", "top_k": 500}).status_code == 422
+    assert client.post("/ask", json={"question": "x" * 5000}).status_code == 422
+    bad = client.post("/ask", content=b"{not json", headers={"content-type": "application/json"})
+    assert bad.status_code == 422 and "JSON" in bad.json()["error"]["message"]
+    assert client.post("/summarize", json={"text": ""}).status_code == 422
+    assert client.post("/summarize", json={"text": "x", "words": 0}).status_code == 422
+
+
+def test_documents_listing_and_lookup(client: TestClient) -> None:
+    listing = client.get("/documents", params={"limit": 100}).json()
+    assert listing["total"] == 10
+    volcano = next(d for d in listing["documents"] if d["source"].endswith("volcano.md"))
+    assert volcano["metadata"]["author"] == "Hawaiian Volcano Observatory" and volcano["chunk_count"] >= 1
+    assert client.get(f"/documents/{volcano['id']}").json()["source"] == volcano["source"]
+    missing = client.get("/documents/999999")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+
+
+def test_openapi_documents_the_endpoints_and_the_error_shape(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/ask", "/summarize", "/health", "/documents", "/documents/{document_id}"} <= set(schema["paths"])
+    ask_responses = schema["paths"]["/ask"]["post"]["responses"]
+    assert ask_responses["503"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_dead_model_server_gives_a_fast_503(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "data", llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0}
+    )
+    store_dir_corpus = CORPUS_DIR / "glacier.txt"
+    with TestClient(create_app(settings)) as dead:
+        embedder = dead.app.state.container.store.embedder  # type: ignore[attr-defined]
+        store = dead.app.state.container.store  # type: ignore[attr-defined]
+        Indexer(store, TokenChunker(embedder, 200, 32)).index_paths([store_dir_corpus])
+        started = time.monotonic()
+        response = dead.post("/ask", json={"question": "How long is the Aletsch glacier?"})
+        assert time.monotonic() - started < 10
+        assert response.status_code == 503
+        assert response.headers["retry-after"].isdigit()
+        assert response.json()["error"]["type"] == "llm_unavailable"
+        health = dead.get("/health")
+        assert health.status_code == 503 and health.json()["llm"]["ok"] is False
+
+
+def test_nothing_indexed_means_no_model_call_and_not_answerable(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "data", llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0}
+    )
+    with TestClient(create_app(settings)) as empty:
+        body = empty.post("/ask", json={"question": "anything?"}).json()
+        assert body["answerable"] is False and body["sources"] == [] and "no indexed chunk" in body["abstention_reason"]
