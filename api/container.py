@@ -15,7 +15,7 @@ from rag.context_budget import ContextBudget, tokenizer_counter
 from rag.embedding import SentenceTransformersEmbedder
 from rag.llm.client import OpenAICompatibleLLM
 from rag.llm.embedded_server import EmbeddedVLLMServer
-from rag.retrieval import DenseRetriever
+from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
 from rag.summarization import Summarizer
 
@@ -99,7 +99,7 @@ async def build_container(settings: Settings) -> Container:
         settings=settings,
         store=store,
         llm=llm,
-        answers=AnswerService(DenseRetriever(store), llm, settings.llm, budget),
+        answers=AnswerService(Retriever(store, settings.retrieval), llm, settings.llm, budget),
         summarizer=Summarizer(llm, settings.llm, budget),
         embedded=embedded,
     )

@@ -21,6 +21,18 @@ class AskRequest(StrictModel):
     question: str = Field(min_length=1, description="The question to answer from the indexed documents.")
     top_k: int | None = Field(default=None, ge=1, description="How many chunks to retrieve (default from settings).")
     include_prompt: bool = Field(default=False, description="Return the exact prompt sent to the model.")
+    mode: Literal["dense", "bm25", "hybrid"] | None = Field(
+        default=None, description="Retrieval mode; default from settings (hybrid)."
+    )
+    filters: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Metadata filters: a field maps to a value (equality) or to operators eq, ne, in, nin, "
+            'gt, gte, lt, lte, e.g. {"date": {"gte": "2025-01-01"}, "source": {"in": ["/a.md"]}}. '
+            "Top-k then returns k matching chunks."
+        ),
+        examples=[{"date": {"gte": "2025-01-01"}, "author": "Jane Doe"}],
+    )
 
     _question_not_blank = field_validator("question")(_not_blank)
 
@@ -28,7 +40,9 @@ class AskRequest(StrictModel):
 class Source(BaseModel):
     chunk_id: int
     document_id: int
-    score: float = Field(description="Cosine similarity between question and chunk.")
+    score: float = Field(
+        description="Retrieval score: cosine similarity (dense), BM25 score, or fused RRF score (hybrid)."
+    )
     metadata: dict[str, Any]
     text: str
 

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from indexer.discovery import Discovered, discover
+from indexer.eval_commands import eval_app
 from indexer.pipeline import Indexer, IndexReport
 from rag.chunking import TokenChunker
 from rag.config import Settings, load_settings
@@ -30,6 +31,7 @@ models_app = typer.Typer(help="Prepare the packaged models.", no_args_is_help=Tr
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
+app.add_typer(eval_app, name="eval")
 
 console = Console(stderr=True)
 logger = logging.getLogger("rag.cli")

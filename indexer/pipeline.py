@@ -85,6 +85,8 @@ class Indexer:
         if batch:
             self._store_batch(batch, report)
         self.store.save_vectors()
+        if report.added or report.updated:
+            self.store.rebuild_keywords()
 
     def _read_all(
         self, discovered: list[Discovered], report: IndexReport, on_file: Callable[[Path], None] | None

@@ -9,11 +9,12 @@ import anyio
 
 from rag.abstention import is_refusal
 from rag.citations import match_citations, parse_answer
-from rag.config import LLMSettings
+from rag.config import LLMSettings, RetrievalMode
+from rag.filters import MetadataFilters
 from rag.context_budget import ContextBudget
 from rag.llm.client import OpenAICompatibleLLM
 from rag.prompts import build_blocks, contextual_prompt, question_instruction, render_block
-from rag.retrieval import DenseRetriever
+from rag.retrieval import Retriever
 from rag.types import Answer, RetrievedChunk
 
 NOTHING_RETRIEVED = "no indexed chunk was retrieved for the question"
@@ -30,7 +31,7 @@ class AnswerWithOmissions:
 class AnswerService:
     def __init__(
         self,
-        retriever: DenseRetriever,
+        retriever: Retriever,
         llm: OpenAICompatibleLLM,
         settings: LLMSettings,
         budget: ContextBudget,
@@ -40,10 +41,18 @@ class AnswerService:
         self.settings = settings
         self.budget = budget
 
-    async def ask(self, question: str, top_k: int) -> AnswerWithOmissions:
+    async def ask(
+        self,
+        question: str,
+        top_k: int,
+        mode: RetrievalMode | None = None,
+        filters: MetadataFilters | None = None,
+    ) -> AnswerWithOmissions:
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        chunks = await anyio.to_thread.run_sync(self.retriever.retrieve, question, top_k)
+        chunks = await anyio.to_thread.run_sync(
+            self.retriever.retrieve, question, top_k, mode, filters
+        )
         timings["retrieve_ms"] = _ms_since(started)
         if not chunks:
             return AnswerWithOmissions(_abstain(NOTHING_RETRIEVED, timings), ())

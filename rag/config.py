@@ -93,9 +93,17 @@ class LLMSettings(BaseModel):
         return self.base_url is None
 
 
+RetrievalMode = Literal["dense", "bm25", "hybrid"]
+
+
 class RetrievalSettings(BaseModel):
+    mode: RetrievalMode = Field(default="hybrid", description="the best measured mode (README)")
     default_top_k: int = Field(default=5, gt=0)
     max_top_k: int = Field(default=50, gt=0)
+    candidates: int = Field(default=100, gt=0, description="per-retriever list length fused by hybrid")
+    rrf_k: int = Field(default=60, gt=0, description="reciprocal rank fusion constant")
+    dense_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=1.0, ge=0)
 
 
 class APISettings(BaseModel):

@@ -1,23 +1,72 @@
-"""Dense retrieval: embed the question, search faiss, load the chunks from SQL."""
+"""Retrieval: dense (faiss), keyword (BM25) or hybrid (reciprocal rank fusion).
+
+Metadata filters are resolved to chunk ids in SQL first and applied inside
+each search, so top-k still returns k matching chunks.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
+from rag.config import RetrievalMode, RetrievalSettings
+from rag.filters import MetadataFilters, filter_clause
 from rag.store import KnowledgeStore
 from rag.storage.repository import to_retrieved
 from rag.types import RetrievedChunk
 
+Hits = list[tuple[int, float]]
 
-class DenseRetriever:
-    def __init__(self, store: KnowledgeStore) -> None:
+
+def reciprocal_rank_fusion(rankings: list[tuple[Hits, float]], k: int) -> Hits:
+    """Sum of weight / (k + rank) over the rankings a chunk appears in."""
+    fused: dict[int, float] = defaultdict(float)
+    for hits, weight in rankings:
+        for rank, (chunk_id, _) in enumerate(hits, start=1):
+            fused[chunk_id] += weight / (k + rank)
+    return sorted(fused.items(), key=lambda item: item[1], reverse=True)
+
+
+class Retriever:
+    def __init__(self, store: KnowledgeStore, settings: RetrievalSettings) -> None:
         self.store = store
+        self.settings = settings
 
-    def retrieve(self, question: str, top_k: int) -> list[RetrievedChunk]:
+    def retrieve(
+        self,
+        question: str,
+        top_k: int,
+        mode: RetrievalMode | None = None,
+        filters: MetadataFilters | None = None,
+    ) -> list[RetrievedChunk]:
         if top_k <= 0:
             raise ValueError(f"top_k must be greater than 0, got {top_k}")
         self.store.refresh_if_changed()
-        query = self.store.embedder.embed([question])[0]
-        hits = self.store.vectors.search(query, top_k)
+        allowed = self._allowed(filters) if filters else None
+        hits = self.search(question, top_k, mode or self.settings.mode, allowed)
         with self.store.session() as repo:
             stored = repo.chunks_by_ids(chunk_id for chunk_id, _ in hits)
-        # A vector whose chunk was deleted since the index was saved is skipped.
+        # A hit whose chunk was deleted since the index was saved is skipped.
         return [to_retrieved(stored[chunk_id], score) for chunk_id, score in hits if chunk_id in stored]
+
+    def search(self, question: str, top_k: int, mode: RetrievalMode, allowed: set[int] | None) -> Hits:
+        if mode == "dense":
+            return self._dense(question, top_k, allowed)
+        if mode == "bm25":
+            return self.store.keywords.search(question, top_k, allowed)
+        depth = max(top_k, self.settings.candidates)
+        fused = reciprocal_rank_fusion(
+            [
+                (self._dense(question, depth, allowed), self.settings.dense_weight),
+                (self.store.keywords.search(question, depth, allowed), self.settings.keyword_weight),
+            ],
+            self.settings.rrf_k,
+        )
+        return fused[:top_k]
+
+    def _dense(self, question: str, k: int, allowed: set[int] | None) -> Hits:
+        query = self.store.embedder.embed([question])[0]
+        return self.store.vectors.search(query, k, allowed)
+
+    def _allowed(self, filters: MetadataFilters) -> set[int]:
+        with self.store.session() as repo:
+            return repo.chunk_ids_where(filter_clause(filters))

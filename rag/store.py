@@ -1,4 +1,4 @@
-"""The knowledge store: SQL (the source of truth) plus the faiss index beside it.
+"""The knowledge store: SQL (the source of truth) plus the faiss and BM25 indexes beside it.
 
 SQL is committed first and the faiss file is saved after, so after a crash the
 index can only lack vectors of committed chunks or hold vectors of deleted
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import RAGError
+from rag.keyword_index import BM25KeywordIndex
 from rag.storage import database
 from rag.storage.repository import DocumentRepository
 from rag.vector_index import FaissVectorIndex, IndexManifest
@@ -34,11 +35,12 @@ class ConsistencyReport:
     vectors: int
     missing_vectors: int
     orphan_vectors: int
+    keyword_index_stale: bool
     repaired: bool
 
     @property
     def consistent(self) -> bool:
-        return self.missing_vectors == 0 and self.orphan_vectors == 0
+        return self.missing_vectors == 0 and self.orphan_vectors == 0 and not self.keyword_index_stale
 
 
 class KnowledgeStore:
@@ -58,6 +60,7 @@ class KnowledgeStore:
         )
         self.vectors = FaissVectorIndex.open(settings.index_dir, self.manifest)
         self._index_mtime = self.vectors.modified_time()
+        self.keywords = BM25KeywordIndex.open(settings.index_dir / "keyword")
 
     @contextmanager
     def session(self) -> Iterator[DocumentRepository]:
@@ -78,7 +81,8 @@ class KnowledgeStore:
             yield
 
     def refresh_if_changed(self) -> bool:
-        """Reload the faiss file if another process (the indexer) replaced it."""
+        """Reload the indexes if another process (the indexer) replaced them."""
+        self.keywords.reload()
         mtime = self.vectors.modified_time()
         if mtime is None or mtime == self._index_mtime:
             return False
@@ -97,6 +101,7 @@ class KnowledgeStore:
         vector_ids = self.vectors.ids()
         missing = sorted(sql_ids - vector_ids)
         orphans = sorted(vector_ids - sql_ids)
+        keywords_stale = self.keywords.ids() != sql_ids
         if repair and (missing or orphans):
             logger.warning(
                 "repairing the index: %d chunks without vectors, %d orphan vectors",
@@ -105,13 +110,22 @@ class KnowledgeStore:
             self.vectors.remove(orphans)
             self._embed_stored(missing)
             self.save_vectors()
+        if repair and keywords_stale:
+            self.rebuild_keywords()
         return ConsistencyReport(
             sql_chunks=len(sql_ids),
             vectors=len(vector_ids),
             missing_vectors=len(missing),
             orphan_vectors=len(orphans),
-            repaired=repair and bool(missing or orphans),
+            keyword_index_stale=keywords_stale,
+            repaired=repair and bool(missing or orphans or keywords_stale),
         )
+
+    def rebuild_keywords(self) -> None:
+        with self.session() as repo:
+            self.keywords.build(repo.iter_chunk_texts())
+        self.keywords.save()
+        logger.info("keyword index rebuilt: %d chunks", self.keywords.size)
 
     def _embed_stored(self, chunk_ids: list[int]) -> None:
         for start in range(0, len(chunk_ids), _SQL_BATCH):

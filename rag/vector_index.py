@@ -99,11 +99,21 @@ class FaissVectorIndex:
         with self._lock:
             return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
-    def search(self, query: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+    def search(
+        self, query: npt.NDArray[np.float32], k: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """The k nearest chunk ids; with ``allowed``, the k nearest among those ids
+        (filtered inside faiss, so k matching chunks come back when k exist)."""
+        params = None
+        if allowed is not None:
+            if not allowed:
+                return []
+            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)
         with self._lock:
             if self.size == 0:
                 return []
-            scores, ids = self._index.search(query.reshape(1, -1), min(k, self.size))
+            scores, ids = self._index.search(query.reshape(1, -1), min(k, self.size), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
     def save(self) -> None:

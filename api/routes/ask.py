@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest
+from rag.filters import FilterError, filter_clause
 from api.schemas import AskRequest, AskResponse, CitationOut, Source, UnverifiedCitationOut
 
 router = APIRouter(tags=["questions"])
@@ -22,7 +23,12 @@ async def ask(request: AskRequest, container: ContainerDep) -> AskResponse:
     if top_k > limits.retrieval.max_top_k:
         raise InvalidRequest(f"top_k must be at most {limits.retrieval.max_top_k}, got {top_k}")
 
-    result = await container.answers.ask(request.question, top_k)
+    if request.filters is not None:
+        try:
+            filter_clause(request.filters)
+        except FilterError as exc:
+            raise InvalidRequest(str(exc)) from exc
+    result = await container.answers.ask(request.question, top_k, request.mode, request.filters)
     answer = result.answer
     return AskResponse(
         answer=answer.answer,

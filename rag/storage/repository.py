@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from rag.storage.models import Chunk, Document
@@ -93,6 +93,17 @@ class DocumentRepository:
 
     def all_chunk_ids(self) -> set[int]:
         return set(self.session.scalars(select(Chunk.id)))
+
+    def chunk_ids_where(self, condition: ColumnElement[bool]) -> set[int]:
+        query = select(Chunk.id).join(Document, Chunk.document_id == Document.id).where(condition)
+        return set(self.session.scalars(query))
+
+    def iter_chunk_texts(self, batch_size: int = 2000) -> Iterator[tuple[int, str]]:
+        rows = self.session.execute(
+            select(Chunk.id, Chunk.text).order_by(Chunk.id).execution_options(yield_per=batch_size)
+        )
+        for chunk_id, text in rows:
+            yield chunk_id, text
 
     def chunk_texts(self, chunk_ids: Iterable[int]) -> dict[int, str]:
         ids = list(chunk_ids)

@@ -14,7 +14,7 @@ from rag.chunking import TokenChunker
 from rag.config import Settings
 from rag.embedding import SentenceTransformersEmbedder
 from rag.errors import IndexMismatchError
-from rag.retrieval import DenseRetriever
+from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
 
 pytestmark = pytest.mark.integration
@@ -37,9 +37,9 @@ def test_corpus_is_indexed_and_searchable(settings: Settings, embedder: Sentence
     assert chunk_count == report.chunks_embedded == indexer.store.vectors.size
     assert chunk_count > CORPUS_DOCUMENTS  # printing.md needs several chunks
 
-    hits = DenseRetriever(indexer.store).retrieve("How thick is the Aletsch glacier ice?", 3)
+    hits = Retriever(indexer.store, settings.retrieval).retrieve("How thick is the Aletsch glacier ice?", 3)
     assert hits[0].metadata["source"].endswith("glacier.txt")
-    hits = DenseRetriever(indexer.store).retrieve("Who decoded the bee dance?", 3)
+    hits = Retriever(indexer.store, settings.retrieval).retrieve("Who decoded the bee dance?", 3)
     assert hits[0].metadata["title"] == "The honeybee waggle dance"
     indexer.store.close()
 
@@ -57,7 +57,7 @@ def test_rerun_embeds_nothing_and_a_changed_file_only_is_reembedded(
     assert (changed.updated, changed.added, changed.chunks_embedded) == (1, 0, 1)
     with indexer.store.session() as repo:
         assert repo.count_chunks() == first.chunks_embedded == indexer.store.vectors.size
-    hits = DenseRetriever(indexer.store).retrieve("How long is the Aletsch glacier?", 1)
+    hits = Retriever(indexer.store, settings.retrieval).retrieve("How long is the Aletsch glacier?", 1)
     assert "19 kilometres" in hits[0].text
     indexer.store.close()
 

@@ -1,0 +1,85 @@
+"""``rag eval``: measure retrieval on public benchmarks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, get_args
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rag.config import RetrievalMode, load_settings
+from rag.embedding import SentenceTransformersEmbedder
+from rag.evaluation.beir import load_beir
+from rag.evaluation.retrieval_eval import ModeResult, evaluate_retrieval
+
+eval_app = typer.Typer(help="Measure the pipeline on public benchmarks.", no_args_is_help=True)
+console = Console(stderr=True)
+ALL_MODES: tuple[str, ...] = get_args(RetrievalMode)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    beir: Annotated[Path, typer.Option(help="BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/).")],
+    split: Annotated[str, typer.Option(help="qrels split to evaluate")] = "test",
+    modes: Annotated[str, typer.Option(help="comma-separated retrieval modes")] = ",".join(ALL_MODES),
+    data_dir: Annotated[
+        Path | None, typer.Option(help="keep the index here and reuse it next time (default: a scratch dir)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Index the corpus through the normal indexer, run every query, print nDCG@10, Recall@100, MRR@10."""
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in ALL_MODES]
+    if unknown:
+        raise typer.BadParameter(f"unknown mode(s) {unknown}; choose from {list(ALL_MODES)}")
+    dataset = load_beir(beir, split)
+    scratch = data_dir or Path(tempfile.mkdtemp(prefix="rag-eval-"))
+    settings = load_settings(data_dir=scratch, database_url=None)
+    console.print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} {split} queries")
+    try:
+        with _progress(as_json) as progress:
+            tasks: dict[str, int] = {}
+
+            def report(mode: str, done: int, total: int) -> None:
+                if mode not in tasks:
+                    tasks[mode] = progress.add_task(mode, total=total)
+                progress.update(tasks[mode], completed=done)
+
+            results = evaluate_retrieval(
+                settings, SentenceTransformersEmbedder(settings.embedding), dataset, chosen, report  # type: ignore[arg-type]
+            )
+    finally:
+        if data_dir is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    default = settings.retrieval.mode
+    if as_json:
+        body = {mode: result.as_dict() for mode, result in results.items()}
+        if default in results:
+            body["default"] = {"mode": default, **results[default].as_dict()}  # type: ignore[dict-item]
+        typer.echo(json.dumps(body))
+    else:
+        _print_table(dataset.name, results, default)
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=quiet,
+    )  # fmt: skip
+
+
+def _print_table(name: str, results: dict[str, ModeResult], default: str) -> None:
+    table = Table(title=f"retrieval on {name}")
+    for column in ("mode", "nDCG@10", "Recall@100", "MRR@10", "ms/query"):
+        table.add_column(column)
+    for mode, result in results.items():
+        label = f"{mode} (default)" if mode == default else mode
+        m = result.metrics
+        table.add_row(label, f"{m['ndcg@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['mrr@10']:.4f}", f"{result.ms_per_query:.1f}")
+    Console().print(table)

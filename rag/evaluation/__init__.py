@@ -1,0 +1,1 @@
+"""Measuring the pipeline on public benchmarks (BEIR retrieval)."""

@@ -1,0 +1,73 @@
+"""Metadata filters, turned into SQL over the documents' JSON metadata.
+
+A filter maps a metadata field to a value (equality) or to operators::
+
+    {"author": "Jane Doe",
+     "date": {"gte": "2025-01-01", "lt": "2026-01-01"},
+     "source": {"in": ["/docs/a.md", "/docs/b.md"]}}
+
+Strings compare as text (ISO dates order correctly), numbers as numbers,
+booleans as booleans. The matching chunk ids are handed to the search itself,
+so top-k returns k matching chunks whenever k exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, not_
+from sqlalchemy.sql.elements import ColumnElement as Column
+
+from rag.storage.models import Document
+
+MetadataFilters = dict[str, Any]
+OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte")
+
+
+class FilterError(ValueError):
+    pass
+
+
+def _typed(field: str, sample: Any) -> Column[Any]:
+    element = Document.meta[field]
+    if isinstance(sample, bool):
+        return element.as_boolean()
+    if isinstance(sample, (int, float)):
+        return element.as_float()
+    if isinstance(sample, str):
+        return element.as_string()
+    raise FilterError(f"filter on {field!r}: values must be strings, numbers or booleans, got {sample!r}")
+
+
+def _condition(field: str, operator: str, value: Any) -> ColumnElement[bool]:
+    if operator in ("in", "nin"):
+        if not isinstance(value, list) or not value:
+            raise FilterError(f"filter on {field!r}: {operator!r} needs a non-empty list")
+        column = _typed(field, value[0])
+        condition = column.in_(value)
+        return not_(condition) if operator == "nin" else condition
+    column = _typed(field, value)
+    comparisons = {
+        "eq": column == value, "ne": column != value, "gt": column > value,
+        "gte": column >= value, "lt": column < value, "lte": column <= value,
+    }  # fmt: skip
+    return comparisons[operator]
+
+
+def filter_clause(filters: MetadataFilters) -> ColumnElement[bool]:
+    conditions = []
+    for field, spec in filters.items():
+        if not field:
+            raise FilterError("filter field names must not be empty")
+        if not isinstance(spec, dict):
+            conditions.append(_condition(field, "eq", spec))
+            continue
+        if not spec:
+            raise FilterError(f"filter on {field!r} has no operator")
+        for operator, value in spec.items():
+            if operator not in OPERATORS:
+                raise FilterError(
+                    f"filter on {field!r}: unknown operator {operator!r} (use one of {', '.join(OPERATORS)})"
+                )
+            conditions.append(_condition(field, operator, value))
+    return and_(*conditions)
