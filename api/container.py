@@ -15,6 +15,7 @@ from rag.context_budget import ContextBudget, tokenizer_counter
 from rag.embedding import SentenceTransformersEmbedder
 from rag.llm.client import OpenAICompatibleLLM
 from rag.llm.embedded_server import EmbeddedVLLMServer
+from rag.reranking import CrossEncoderReranker
 from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
 from rag.summarization import Summarizer
@@ -95,11 +96,14 @@ async def build_container(settings: Settings) -> Container:
     tokenizer_dir = settings.llm.tokenizer or (str(embedded.model_dir) if embedded else "")
     count_tokens = tokenizer_counter(Path(tokenizer_dir) if tokenizer_dir else None)
     budget = ContextBudget(count_tokens, settings.llm.context_length, settings.llm.max_answer_tokens)
+    reranker = (
+        CrossEncoderReranker(settings.retrieval.reranker_model) if settings.retrieval.reranker_model else None
+    )
     container = Container(
         settings=settings,
         store=store,
         llm=llm,
-        answers=AnswerService(Retriever(store, settings.retrieval), llm, settings.llm, budget),
+        answers=AnswerService(Retriever(store, settings.retrieval, reranker), llm, settings.llm, budget),
         summarizer=Summarizer(llm, settings.llm, budget),
         embedded=embedded,
     )

@@ -10,8 +10,8 @@ import anyio
 from rag.abstention import is_refusal
 from rag.citations import match_citations, parse_answer
 from rag.config import LLMSettings, RetrievalMode
-from rag.filters import MetadataFilters
 from rag.context_budget import ContextBudget
+from rag.filters import MetadataFilters
 from rag.llm.client import OpenAICompatibleLLM
 from rag.prompts import build_blocks, contextual_prompt, question_instruction, render_block
 from rag.retrieval import Retriever

@@ -42,7 +42,9 @@ class EmbeddingSettings(BaseModel):
 
 
 class ChunkingSettings(BaseModel):
-    max_tokens: int = Field(default=200, gt=16, description="chunk size in embedder tokens")
+    max_tokens: int = Field(
+        default=254, gt=16, description="chunk size in embedder tokens (all-MiniLM-L6-v2 sees 256 with [CLS] and [SEP])"
+    )
     overlap_tokens: int = Field(default=32, ge=0)
 
     @model_validator(mode="after")
@@ -104,6 +106,10 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(default=60, gt=0, description="reciprocal rank fusion constant")
     dense_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=1.0, ge=0)
+    reranker_model: str = Field(
+        default="", description="CrossEncoder folder; empty turns reranking off (no PyPI package carries one)"
+    )
+    rerank_candidates: int = Field(default=30, gt=0, description="how many retrieved chunks the reranker rescores")
 
 
 class APISettings(BaseModel):

@@ -13,6 +13,7 @@ so top-k returns k matching chunks whenever k exist.
 
 from __future__ import annotations
 
+import operator as operator_module
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, not_
@@ -46,12 +47,13 @@ def _condition(field: str, operator: str, value: Any) -> ColumnElement[bool]:
         column = _typed(field, value[0])
         condition = column.in_(value)
         return not_(condition) if operator == "nin" else condition
-    column = _typed(field, value)
-    comparisons = {
-        "eq": column == value, "ne": column != value, "gt": column > value,
-        "gte": column >= value, "lt": column < value, "lte": column <= value,
-    }  # fmt: skip
-    return comparisons[operator]
+    if isinstance(value, bool) and operator not in ("eq", "ne"):
+        raise FilterError(f"filter on {field!r}: booleans take only eq or ne, not {operator!r}")
+    compare = {
+        "eq": operator_module.eq, "ne": operator_module.ne, "gt": operator_module.gt,
+        "gte": operator_module.ge, "lt": operator_module.lt, "lte": operator_module.le,
+    }[operator]  # fmt: skip
+    return compare(_typed(field, value), value)  # type: ignore[no-any-return]
 
 
 def filter_clause(filters: MetadataFilters) -> ColumnElement[bool]:

@@ -10,8 +10,9 @@ from collections import defaultdict
 
 from rag.config import RetrievalMode, RetrievalSettings
 from rag.filters import MetadataFilters, filter_clause
-from rag.store import KnowledgeStore
+from rag.reranking import Reranker
 from rag.storage.repository import to_retrieved
+from rag.store import KnowledgeStore
 from rag.types import RetrievedChunk
 
 Hits = list[tuple[int, float]]
@@ -27,9 +28,12 @@ def reciprocal_rank_fusion(rankings: list[tuple[Hits, float]], k: int) -> Hits:
 
 
 class Retriever:
-    def __init__(self, store: KnowledgeStore, settings: RetrievalSettings) -> None:
+    def __init__(
+        self, store: KnowledgeStore, settings: RetrievalSettings, reranker: Reranker | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.reranker = reranker
 
     def retrieve(
         self,
@@ -42,11 +46,15 @@ class Retriever:
             raise ValueError(f"top_k must be greater than 0, got {top_k}")
         self.store.refresh_if_changed()
         allowed = self._allowed(filters) if filters else None
-        hits = self.search(question, top_k, mode or self.settings.mode, allowed)
+        depth = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
+        hits = self.search(question, depth, mode or self.settings.mode, allowed)
         with self.store.session() as repo:
             stored = repo.chunks_by_ids(chunk_id for chunk_id, _ in hits)
         # A hit whose chunk was deleted since the index was saved is skipped.
-        return [to_retrieved(stored[chunk_id], score) for chunk_id, score in hits if chunk_id in stored]
+        chunks = [to_retrieved(stored[chunk_id], score) for chunk_id, score in hits if chunk_id in stored]
+        if self.reranker:
+            return self.reranker.rerank(question, chunks, top_k)
+        return chunks
 
     def search(self, question: str, top_k: int, mode: RetrievalMode, allowed: set[int] | None) -> Hits:
         if mode == "dense":

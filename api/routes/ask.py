@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest
-from rag.filters import FilterError, filter_clause
 from api.schemas import AskRequest, AskResponse, CitationOut, Source, UnverifiedCitationOut
+from rag.filters import FilterError, filter_clause
 
 router = APIRouter(tags=["questions"])
 

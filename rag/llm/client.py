@@ -15,7 +15,13 @@ import openai
 from openai import AsyncOpenAI
 
 from rag.errors import LLMResponseError, LLMUnavailableError
-from rag.prompts import BEGINCONTEXT, BEGININPUT, BEGININSTRUCTION, ENDINSTRUCTION, llama2_chat_prompt
+from rag.prompts import (
+    BEGINCONTEXT,
+    BEGININPUT,
+    BEGININSTRUCTION,
+    ENDINSTRUCTION,
+    llama2_chat_prompt,
+)
 from rag.types import Generation
 
 logger = logging.getLogger(__name__)

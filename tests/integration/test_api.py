@@ -178,3 +178,15 @@ def test_nothing_indexed_means_no_model_call_and_not_answerable(tmp_path: Path) 
     with TestClient(create_app(settings)) as empty:
         body = empty.post("/ask", json={"question": "anything?"}).json()
         assert body["answerable"] is False and body["sources"] == [] and "no indexed chunk" in body["abstention_reason"]
+
+
+def test_ask_with_metadata_filters_and_mode(client: TestClient) -> None:
+    body = client.post(
+        "/ask",
+        json={"question": "What did the rover find?", "top_k": 4, "mode": "dense", "filters": {"date": {"gte": "2024-01-01"}}},
+    ).json()
+    assert len(body["sources"]) == 4  # exactly the four documents dated 2024 or later
+    assert all(s["metadata"]["date"] >= "2024-01-01" for s in body["sources"])
+    bad = client.post("/ask", json={"question": "q", "filters": {"date": {"after": "2024"}}})
+    assert bad.status_code == 422 and "unknown operator" in bad.json()["error"]["message"]
+    assert client.post("/ask", json={"question": "q", "mode": "magic"}).status_code == 422
