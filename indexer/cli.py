@@ -15,7 +15,8 @@ from rich.table import Table
 
 from indexer.discovery import Discovered, discover
 from indexer.eval_commands import eval_app
-from indexer.pipeline import Indexer, IndexReport
+from indexer.metadata import parse_meta_options
+from indexer.pipeline import Indexer, IndexReport, RunOptions
 from rag.chunking import TokenChunker
 from rag.config import Settings, load_settings
 from rag.embedding import SentenceTransformersEmbedder
@@ -56,15 +57,28 @@ def _open_store(settings: Settings) -> KnowledgeStore:
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove documents under PATHS whose source no longer exists.")
+    ] = False,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="key=value added to every document's metadata (repeatable).")
+    ] = None,
 ) -> None:
-    """Index .txt, .md, .html and .jsonl files; unchanged documents are skipped."""
+    """Index files; unchanged documents are skipped, changed ones re-embedded.
+
+    Metadata comes from the file (front matter, HTML meta tags, JSONL), then from a
+    sidecar NAME.EXT.meta.json beside it, then from --meta options."""
     settings = load_settings()
     _setup_logging(settings)
+    try:
+        options = RunOptions(metadata=parse_meta_options(meta or []), prune=prune)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--meta") from exc
     try:
         store = _open_store(settings)
         chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
         found = list(discover(paths))
-        report = _run_with_progress(Indexer(store, chunker), found, quiet=as_json)
+        report = _run_with_progress(Indexer(store, chunker), found, paths, options, quiet=as_json)
         store.close()
     except RAGError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -76,7 +90,9 @@ def index(
     raise typer.Exit(1 if report.failed else 0)
 
 
-def _run_with_progress(indexer: Indexer, found: list[Discovered], quiet: bool) -> IndexReport:
+def _run_with_progress(
+    indexer: Indexer, found: list[Discovered], roots: list[Path], options: RunOptions, quiet: bool
+) -> IndexReport:
     files = [item for item in found if item.problem is None]
     progress = Progress(
         TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -85,7 +101,10 @@ def _run_with_progress(indexer: Indexer, found: list[Discovered], quiet: bool) -
     with progress:
         task = progress.add_task("files", total=len(files), current="")
         report = indexer.index_found(
-            found, on_file=lambda path: progress.update(task, advance=1, current=path.name)
+            found,
+            on_file=lambda path: progress.update(task, advance=1, current=path.name),
+            options=options,
+            roots=roots,
         )
     return report
 
@@ -98,6 +117,7 @@ def _print_report(report: IndexReport) -> None:
         ("added", report.added),
         ("updated", report.updated),
         ("unchanged (not re-embedded)", report.unchanged),
+        ("removed", report.removed),
         ("chunks embedded", report.chunks_embedded),
         ("failed", len(report.failed)),
     ]:
@@ -105,6 +125,22 @@ def _print_report(report: IndexReport) -> None:
     console.print(table)
     for path, reason in report.failed:
         console.print(f"[red]failed[/red] {path}: {reason}")
+
+
+@app.command()
+def delete(
+    sources: Annotated[list[str], typer.Argument(help="Document sources: file paths, folders or FILE#ID.")],
+) -> None:
+    """Remove documents (and their chunks and vectors) by source."""
+    settings = load_settings()
+    _setup_logging(settings)
+    store = _open_store(settings)
+    chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
+    resolved = [s if "#" in s or ":" in s.split("/", 1)[0] else str(Path(s).resolve()) for s in sources]
+    removed = Indexer(store, chunker).delete_sources(resolved)
+    store.close()
+    console.print(f"removed {removed} document(s)")
+    raise typer.Exit(0 if removed else 1)
 
 
 @app.command()

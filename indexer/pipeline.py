@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.discovery import Discovered, discover
+from indexer.metadata import read_sidecar, with_metadata
 from indexer.readers import reader_for
 from rag.chunking import TokenChunker
 from rag.errors import DocumentReadError
@@ -35,6 +36,7 @@ class IndexReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    removed: int = 0
     chunks_embedded: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
 
@@ -45,6 +47,7 @@ class IndexReport:
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "removed": self.removed,
             "chunks_embedded": self.chunks_embedded,
             "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
         }
@@ -55,6 +58,12 @@ def content_hash(document: SourceDocument) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    metadata: dict[str, str] = field(default_factory=dict)  # --meta key=value, for every document
+    prune: bool = False  # remove documents under the given paths whose source is gone
+
+
 class Indexer:
     def __init__(self, store: KnowledgeStore, chunker: TokenChunker) -> None:
         self.store = store
@@ -62,20 +71,46 @@ class Indexer:
         self._last_save = time.monotonic()
 
     def index_paths(
-        self, paths: list[Path], on_file: Callable[[Path], None] | None = None
+        self,
+        paths: list[Path],
+        on_file: Callable[[Path], None] | None = None,
+        options: RunOptions | None = None,
     ) -> IndexReport:
-        return self.index_found(list(discover(paths)), on_file)
+        return self.index_found(list(discover(paths)), on_file, options, roots=paths)
 
     def index_found(
-        self, found: list[Discovered], on_file: Callable[[Path], None] | None = None
+        self,
+        found: list[Discovered],
+        on_file: Callable[[Path], None] | None = None,
+        options: RunOptions | None = None,
+        roots: list[Path] | None = None,
     ) -> IndexReport:
+        options = options or RunOptions()
         report = IndexReport()
+        seen: set[str] = set()
+        unreadable: set[str] = set()
         with self.store.writer_lock():
             self.store.check(repair=True)
-            self.index_documents(self._read_all(found, report, on_file), report)
+            documents = self._read_all(found, report, on_file, options, seen, unreadable)
+            self.index_documents(documents, report, finish=False)
+            if options.prune:
+                gone = self._pruned_sources(roots or [item.path for item in found], seen, unreadable)
+                report.removed += self._delete_sources(gone)
+            self._finish(report)
         return report
 
-    def index_documents(self, documents: Iterable[SourceDocument], report: IndexReport) -> None:
+    def delete_sources(self, sources: list[str]) -> int:
+        """Remove documents by source (a file's documents by its path); returns how many."""
+        with self.store.writer_lock():
+            with self.store.session() as repo:
+                matching = repo.sources_under(sources)
+            removed = self._delete_sources(matching)
+            self._finish(IndexReport(removed=removed))
+        return removed
+
+    def index_documents(
+        self, documents: Iterable[SourceDocument], report: IndexReport, finish: bool = True
+    ) -> None:
         batch: list[SourceDocument] = []
         for document in documents:
             batch.append(document)
@@ -84,36 +119,68 @@ class Indexer:
                 batch = []
         if batch:
             self._store_batch(batch, report)
+        if finish:
+            self._finish(report)
+
+    def _finish(self, report: IndexReport) -> None:
         self.store.save_vectors()
-        if report.added or report.updated:
+        if report.added or report.updated or report.removed:
             self.store.rebuild_keywords()
 
+    def _pruned_sources(self, roots: list[Path], seen: set[str], unreadable: set[str]) -> list[str]:
+        """Documents under the roots that this run did not produce and whose file did not
+        fail to read (a file that failed keeps its documents: nothing is lost)."""
+        with self.store.session() as repo:
+            candidates = repo.sources_under([str(root.resolve()) for root in roots])
+        return [s for s in candidates if s not in seen and s.split("#", 1)[0] not in unreadable]
+
+    def _delete_sources(self, sources: list[str]) -> int:
+        removed_chunks: list[int] = []
+        with self.store.session() as repo:
+            for source in sources:
+                removed_chunks.extend(repo.delete_source(source) or [])
+        self.store.vectors.remove(removed_chunks)
+        return len(sources)
+
     def _read_all(
-        self, discovered: list[Discovered], report: IndexReport, on_file: Callable[[Path], None] | None
+        self,
+        discovered: list[Discovered],
+        report: IndexReport,
+        on_file: Callable[[Path], None] | None,
+        options: RunOptions,
+        seen: set[str],
+        unreadable: set[str],
     ) -> Iterable[SourceDocument]:
         for found in discovered:
             if found.problem:
                 report.failed.append((str(found.path), found.problem))
+                unreadable.add(str(found.path.resolve()))
                 continue
             report.files += 1
-            yield from self._read_file(found.path, report)
+            documents = self._read_file(found.path, report, options)
+            if documents is None:
+                unreadable.add(str(found.path.resolve()))
+            for document in documents or []:
+                seen.add(document.source)
+                yield document
             if on_file:
                 on_file(found.path)
 
     @staticmethod
-    def _read_file(path: Path, report: IndexReport) -> list[SourceDocument]:
+    def _read_file(path: Path, report: IndexReport, options: RunOptions) -> list[SourceDocument] | None:
         reader = reader_for(path)
         assert reader is not None  # discover() only yields readable types
         try:
             result = reader(path)
+            sidecar = read_sidecar(path)
         except DocumentReadError as exc:
             report.failed.append((exc.path, exc.reason))
-            return []
+            return None
         except (OSError, ValueError, RecursionError) as exc:
             report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
-            return []
+            return None
         report.failed.extend((problem.path, problem.reason) for problem in result.problems)
-        return result.documents
+        return [with_metadata(d, sidecar, options.metadata) for d in result.documents]
 
     def _store_batch(self, batch: list[SourceDocument], report: IndexReport) -> None:
         report.documents += len(batch)

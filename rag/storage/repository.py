@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from rag.storage.models import Chunk, Document
@@ -77,6 +77,24 @@ class DocumentRepository:
         self.session.flush()
         return chunk_ids
 
+    def delete_source(self, source: str) -> list[int] | None:
+        document_id = self.session.scalar(select(Document.id).where(Document.source == source))
+        return None if document_id is None else self.delete_document(document_id)
+
+    def sources_under(self, paths: Sequence[str]) -> list[str]:
+        """Sources equal to a path, inside it (a folder) or a part of it (``file#id``)."""
+        conditions = []
+        for path in paths:
+            stem = path.rstrip("/")
+            conditions += [
+                Document.source == stem,
+                Document.source.startswith(stem + "/", autoescape=True),
+                Document.source.startswith(stem + "#", autoescape=True),
+            ]
+        if not conditions:
+            return []
+        return list(self.session.scalars(select(Document.source).where(or_(*conditions))))
+
     def chunks_by_ids(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
         ids = list(chunk_ids)
         if not ids:
@@ -102,8 +120,7 @@ class DocumentRepository:
         rows = self.session.execute(
             select(Chunk.id, Chunk.text).order_by(Chunk.id).execution_options(yield_per=batch_size)
         )
-        for chunk_id, text in rows:
-            yield chunk_id, text
+        yield from ((chunk_id, text) for chunk_id, text in rows)
 
     def chunk_texts(self, chunk_ids: Iterable[int]) -> dict[int, str]:
         ids = list(chunk_ids)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from indexer.cli import app
-from indexer.pipeline import Indexer
+from indexer.pipeline import Indexer, RunOptions
 from rag.chunking import TokenChunker
 from rag.config import Settings
 from rag.embedding import SentenceTransformersEmbedder
@@ -122,3 +122,48 @@ def test_cli_summary_json_and_exit_status(
 
     check = runner.invoke(app, ["check"])
     assert check.exit_code == 0 and json.loads(check.stdout)["consistent"] is True
+
+    (corpus / "glacier.txt").unlink()
+    pruned = runner.invoke(app, ["index", "--json", "--prune", str(corpus)])
+    assert json.loads(pruned.stdout.strip().splitlines()[-1])["removed"] == 1
+    deleted = runner.invoke(app, ["delete", str(corpus / "volcano.md")])
+    assert deleted.exit_code == 0 and "removed 1" in deleted.output
+    assert runner.invoke(app, ["index", "--meta", "novalue", str(corpus)]).exit_code == 2
+
+
+def test_prune_removes_deleted_files_and_lines_but_keeps_unreadable_ones(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
+    indexer = make_indexer(settings, embedder)
+    indexer.index_paths([corpus])
+    (corpus / "glacier.txt").unlink()
+    lines = (corpus / "products.jsonl").read_text().splitlines()
+    (corpus / "products.jsonl").write_text("\n".join(lines[:2]) + "\n")  # bike-x is gone
+    (corpus / "honeybees.md").write_bytes(b"\x00\x01 now binary")  # unreadable: keeps its document
+    report = indexer.index_paths([corpus], options=RunOptions(prune=True))
+    assert report.removed == 2 and [Path(p).name for p, _ in report.failed] == ["honeybees.md"]
+    with indexer.store.session() as repo:
+        sources = {Path(d.source).name for d, _ in repo.list_documents(limit=100)}
+        assert repo.count_chunks() == indexer.store.vectors.size == len(indexer.store.keywords.ids())
+    assert "glacier.txt" not in sources and "products.jsonl#bike-x" not in sources
+    assert {"honeybees.md", "products.jsonl#kettle-200"} <= sources
+    hits = Retriever(indexer.store, settings.retrieval).retrieve("Aletsch glacier Konkordiaplatz", 3)
+    assert all("glacier" not in h.metadata["source"] for h in hits)
+
+
+def test_delete_by_source_and_run_metadata(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
+    (corpus / "glacier.txt.meta.json").write_text('{"title": "Aletsch facts", "team": "geo"}')
+    indexer = make_indexer(settings, embedder)
+    indexer.index_paths([corpus], options=RunOptions(metadata={"team": "all", "batch": "nightly"}))
+    with indexer.store.session() as repo:
+        docs = {Path(d.source).name: d.meta for d, _ in repo.list_documents(limit=100)}
+    assert docs["glacier.txt"] == {"title": "Aletsch facts", "team": "all", "batch": "nightly",
+                                   "source": str((corpus / "glacier.txt").resolve())}  # fmt: skip
+    assert docs["volcano.md"]["batch"] == "nightly" and docs["volcano.md"]["title"] == "Kilauea eruption report"
+    assert indexer.delete_sources([str((corpus / "products.jsonl").resolve())]) == 3
+    assert indexer.delete_sources([str((corpus / "nothing.txt").resolve())]) == 0
+    with indexer.store.session() as repo:
+        assert repo.count_documents() == CORPUS_DOCUMENTS - 3
+        assert repo.count_chunks() == indexer.store.vectors.size
