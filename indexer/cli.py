@@ -16,6 +16,7 @@ from rich.table import Table
 from indexer.discovery import Discovered, discover
 from indexer.eval_commands import eval_app
 from indexer.metadata import parse_meta_options
+from indexer.readers import ReaderOptions
 from indexer.pipeline import Indexer, IndexReport, RunOptions
 from rag.chunking import TokenChunker
 from rag.config import Settings, load_settings
@@ -63,6 +64,9 @@ def index(
     meta: Annotated[
         list[str] | None, typer.Option("--meta", help="key=value added to every document's metadata (repeatable).")
     ] = None,
+    csv_text_column: Annotated[
+        str | None, typer.Option(help="CSV column holding the text (default: text, content or body).")
+    ] = None,
 ) -> None:
     """Index files; unchanged documents are skipped, changed ones re-embedded.
 
@@ -71,7 +75,11 @@ def index(
     settings = load_settings()
     _setup_logging(settings)
     try:
-        options = RunOptions(metadata=parse_meta_options(meta or []), prune=prune)
+        options = RunOptions(
+            metadata=parse_meta_options(meta or []),
+            prune=prune,
+            reader=ReaderOptions(csv_text_column=csv_text_column),
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--meta") from exc
     try:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from indexer.discovery import Discovered, discover
 from indexer.metadata import read_sidecar, with_metadata
-from indexer.readers import reader_for
+from indexer.readers import ReaderOptions, reader_for
 from rag.chunking import TokenChunker
 from rag.errors import DocumentReadError
+from rag.sections import annotate
 from rag.store import KnowledgeStore
 from rag.types import SourceDocument
 
@@ -54,7 +55,10 @@ class IndexReport:
 
 
 def content_hash(document: SourceDocument) -> str:
-    payload = json.dumps({"text": document.text, "metadata": document.metadata}, sort_keys=True)
+    sections = [(s.start_char, s.metadata) for s in document.sections]
+    payload = json.dumps(
+        {"text": document.text, "metadata": document.metadata, "sections": sections}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -62,6 +66,7 @@ def content_hash(document: SourceDocument) -> str:
 class RunOptions:
     metadata: dict[str, str] = field(default_factory=dict)  # --meta key=value, for every document
     prune: bool = False  # remove documents under the given paths whose source is gone
+    reader: ReaderOptions = field(default_factory=ReaderOptions)
 
 
 class Indexer:
@@ -171,7 +176,7 @@ class Indexer:
         reader = reader_for(path)
         assert reader is not None  # discover() only yields readable types
         try:
-            result = reader(path)
+            result = reader(path, options.reader)
             sidecar = read_sidecar(path)
         except DocumentReadError as exc:
             report.failed.append((exc.path, exc.reason))
@@ -192,7 +197,10 @@ class Indexer:
         report.unchanged += len(batch) - len(changed)
         if not changed:
             return
-        spans = {document.source: self.chunker.chunk(document.text) for document in changed}
+        spans = {
+            document.source: annotate(self.chunker.chunk(document.text), document.sections)
+            for document in changed
+        }
         texts = [span.text for document in changed for span in spans[document.source]]
         vectors = self.store.embedder.embed(texts)
         new_ids: list[int] = []

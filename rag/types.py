@@ -9,12 +9,21 @@ Metadata = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Section:
+    """Metadata for the text from ``start_char`` on (until the next section): a PDF page."""
+
+    start_char: int
+    metadata: Metadata
+
+
+@dataclass(frozen=True)
 class SourceDocument:
     """A document as a reader produced it, before chunking."""
 
     source: str
     text: str
     metadata: Metadata = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,7 @@ class ChunkSpan:
     start_char: int
     end_char: int
     token_count: int
+    metadata: Metadata | None = None
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from indexer.readers import html, jsonl, markdown, text
-from indexer.readers.base import ReadResult
+from indexer.readers import csv_table, docx, html, jsonl, markdown, pdf, text
+from indexer.readers.base import ReaderOptions, ReadResult
 
-Reader = Callable[[Path], ReadResult]
+Reader = Callable[[Path, ReaderOptions | None], ReadResult]
 
 READERS: dict[str, Reader] = {
     ".txt": text.read,
@@ -18,6 +18,10 @@ READERS: dict[str, Reader] = {
     ".html": html.read,
     ".htm": html.read,
     ".jsonl": jsonl.read,
+    ".pdf": pdf.read,
+    ".docx": docx.read,
+    ".csv": csv_table.read,
+    ".tsv": csv_table.read,
 }
 
 
@@ -25,4 +29,4 @@ def reader_for(path: Path) -> Reader | None:
     return READERS.get(path.suffix.lower())
 
 
-__all__ = ["READERS", "ReadResult", "reader_for"]
+__all__ = ["READERS", "ReaderOptions", "ReadResult", "reader_for"]

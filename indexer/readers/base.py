@@ -19,6 +19,11 @@ _BOMS = (
 )
 
 
+@dataclass(frozen=True)
+class ReaderOptions:
+    csv_text_column: str | None = None
+
+
 @dataclass
 class ReadResult:
     documents: list[SourceDocument] = field(default_factory=list)

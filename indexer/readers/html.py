@@ -9,7 +9,7 @@ from typing import Any
 import lxml.html
 import trafilatura
 
-from indexer.readers.base import ReadResult, file_document, read_text_file
+from indexer.readers.base import ReaderOptions, ReadResult, file_document, read_text_file
 from rag.errors import DocumentReadError
 
 _META_KEYS = {
@@ -43,7 +43,7 @@ def meta_tags(tree: lxml.html.HtmlElement) -> dict[str, Any]:
     return metadata
 
 
-def read(path: Path) -> ReadResult:
+def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     markup = read_text_file(path)
     try:
         tree = lxml.html.document_fromstring(markup)

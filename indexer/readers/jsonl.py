@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from indexer.readers.base import ReadResult, json_safe, read_text_file, source_id
+from indexer.readers.base import ReaderOptions, ReadResult, json_safe, read_text_file, source_id
 from rag.errors import DocumentReadError
 from rag.types import SourceDocument
 
 
-def read(path: Path) -> ReadResult:
+def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     result = ReadResult()
     base = source_id(path)
     for number, line in enumerate(read_text_file(path).splitlines(), start=1):

@@ -8,13 +8,13 @@ from pathlib import Path
 import frontmatter
 import yaml
 
-from indexer.readers.base import ReadResult, file_document, read_text_file
+from indexer.readers.base import ReaderOptions, ReadResult, file_document, read_text_file
 from rag.errors import DocumentReadError
 
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
-def read(path: Path) -> ReadResult:
+def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     raw = read_text_file(path)
     try:
         post = frontmatter.loads(raw)

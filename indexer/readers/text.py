@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.readers.base import ReadResult, file_document, read_text_file
+from indexer.readers.base import ReaderOptions, ReadResult, file_document, read_text_file
 
 
-def read(path: Path) -> ReadResult:
+def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     return ReadResult(documents=[file_document(path, read_text_file(path), {})])

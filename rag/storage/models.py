@@ -60,5 +60,7 @@ class Chunk(Base):
     start_char: Mapped[int] = mapped_column(Integer)
     end_char: Mapped[int] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer)
+    # What belongs to this chunk alone (a PDF page number); shown after the document's.
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
 
     document: Mapped[Document] = relationship(back_populates="chunks")

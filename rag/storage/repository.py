@@ -59,6 +59,7 @@ class DocumentRepository:
                 start_char=span.start_char,
                 end_char=span.end_char,
                 token_count=span.token_count,
+                meta=span.metadata,
             )
             for span in spans
         ]
@@ -100,12 +101,18 @@ class DocumentRepository:
         if not ids:
             return {}
         rows = self.session.execute(
-            select(Chunk.id, Chunk.document_id, Chunk.ordinal, Chunk.text, Document.meta)
+            select(
+                Chunk.id, Chunk.document_id, Chunk.ordinal, Chunk.text,
+                Document.meta.label("document_meta"), Chunk.meta.label("chunk_meta"),
+            )  # fmt: skip
             .join(Document, Chunk.document_id == Document.id)
             .where(Chunk.id.in_(ids))
         )
         return {
-            row.id: StoredChunk(row.id, row.document_id, row.ordinal, row.text, dict(row.meta))
+            row.id: StoredChunk(
+                row.id, row.document_id, row.ordinal, row.text,
+                {**row.document_meta, **(row.chunk_meta or {})},
+            )  # fmt: skip
             for row in rows
         }
 

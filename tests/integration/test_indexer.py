@@ -167,3 +167,14 @@ def test_delete_by_source_and_run_metadata(
     with indexer.store.session() as repo:
         assert repo.count_documents() == CORPUS_DOCUMENTS - 3
         assert repo.count_chunks() == indexer.store.vectors.size
+
+
+def test_pdf_chunks_carry_their_page(settings: Settings, embedder: SentenceTransformersEmbedder, tmp_path: Path) -> None:
+    from tests.pdf_factory import write_pdf
+
+    pdf = write_pdf(tmp_path / "manual.pdf", ["Unpack the box carefully.", "Descale the kettle with citric acid every month."], title="Kettle manual")
+    indexer = make_indexer(settings, embedder)
+    assert indexer.index_paths([pdf]).added == 1
+    [hit] = Retriever(indexer.store, settings.retrieval).retrieve("descaling with citric acid", 1, "bm25")
+    assert (hit.metadata["page"], hit.metadata["page_end"]) == (1, 2)  # both short pages, one chunk
+    assert hit.metadata["title"] == "Kettle manual"
