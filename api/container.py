@@ -12,7 +12,7 @@ import anyio
 from rag.answering import AnswerService
 from rag.config import Settings
 from rag.context_budget import ContextBudget, tokenizer_counter
-from rag.embedding import SentenceTransformersEmbedder
+from rag.embedding import make_embedder
 from rag.llm.client import OpenAICompatibleLLM
 from rag.llm.embedded_server import EmbeddedVLLMServer
 from rag.reranking import CrossEncoderReranker
@@ -77,7 +77,7 @@ async def build_container(settings: Settings) -> Container:
     if embedded:
         embedded.start()  # loads in parallel with the embedder and the database
     try:
-        embedder = SentenceTransformersEmbedder(settings.embedding)
+        embedder = make_embedder(settings.embedding, settings.model_cache_dir)
         store = await anyio.to_thread.run_sync(KnowledgeStore, settings, embedder)
         if embedded:
             await anyio.to_thread.run_sync(embedded.wait_ready, settings.llm.embedded_startup_timeout_s)

@@ -16,11 +16,11 @@ from rich.table import Table
 from indexer.discovery import Discovered, discover
 from indexer.eval_commands import eval_app
 from indexer.metadata import parse_meta_options
-from indexer.readers import ReaderOptions
 from indexer.pipeline import Indexer, IndexReport, RunOptions
+from indexer.readers import ReaderOptions
 from rag.chunking import TokenChunker
 from rag.config import Settings, load_settings
-from rag.embedding import SentenceTransformersEmbedder
+from rag.embedding import make_embedder
 from rag.errors import RAGError
 from rag.store import KnowledgeStore
 
@@ -51,7 +51,7 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def _open_store(settings: Settings) -> KnowledgeStore:
-    return KnowledgeStore(settings, SentenceTransformersEmbedder(settings.embedding))
+    return KnowledgeStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
 
 
 @app.command()
@@ -200,7 +200,8 @@ def models_prepare() -> None:
     except RAGError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    SentenceTransformersEmbedder(settings.embedding).warm_up()  # fails now, not at serve time
+    embedder = make_embedder(settings.embedding, settings.model_cache_dir)
+    embedder.warm_up()  # type: ignore[attr-defined]  # fails now, not at serve time
     state = "prepared" if converted else "already prepared"
     console.print(f"generator {state} in {settings.embedded_generator_dir}; embedder loads")
 

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rag.config import RetrievalMode, load_settings
-from rag.embedding import SentenceTransformersEmbedder
+from rag.embedding import make_embedder
 from rag.evaluation.beir import load_beir
 from rag.evaluation.retrieval_eval import ModeResult, evaluate_retrieval
 
@@ -40,7 +40,8 @@ def eval_retrieval(
         raise typer.BadParameter(f"unknown mode(s) {unknown}; choose from {list(ALL_MODES)}")
     dataset = load_beir(beir, split)
     scratch = data_dir or Path(tempfile.mkdtemp(prefix="rag-eval-"))
-    settings = load_settings(data_dir=scratch, database_url=None)
+    base = load_settings()
+    settings = load_settings(data_dir=scratch, database_url=None, models_dir=base.model_cache_dir.resolve())
     console.print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} {split} queries")
     try:
         with _progress(as_json) as progress:
@@ -52,7 +53,7 @@ def eval_retrieval(
                 progress.update(tasks[mode], completed=done)
 
             results = evaluate_retrieval(
-                settings, SentenceTransformersEmbedder(settings.embedding), dataset, chosen, report  # type: ignore[arg-type]
+                settings, make_embedder(settings.embedding, settings.model_cache_dir), dataset, chosen, report  # type: ignore[arg-type]
             )
     finally:
         if data_dir is None:

@@ -26,7 +26,7 @@ from rag.types import SourceDocument
 
 logger = logging.getLogger(__name__)
 
-BATCH_DOCUMENTS = 64
+BATCH_DOCUMENTS = 256  # one embedding call sorts a whole batch by length: less padding
 SAVE_INTERVAL_S = 30.0
 
 

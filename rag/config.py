@@ -33,6 +33,11 @@ class EmbeddingSettings(BaseModel):
         default="",
         description="sentence-transformers model folder or name; empty means the packaged all-MiniLM-L6-v2",
     )
+    backend: Literal["torch", "onnx-int8"] = Field(
+        default="onnx-int8",
+        description="onnx-int8: the same model exported to ONNX with int8 weights, 2.3x faster on CPU "
+        "at the same retrieval quality (README); torch: sentence-transformers in fp32",
+    )
     batch_size: int = Field(default=64, gt=0)
     device: str = "cpu"
 

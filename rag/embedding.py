@@ -102,3 +102,12 @@ class SentenceTransformersEmbedder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def make_embedder(settings: EmbeddingSettings, cache_dir: Path) -> Embedder:
+    """The configured encoder backend (torch, or ONNX int8 cached under ``cache_dir``)."""
+    if settings.backend == "onnx-int8":
+        from rag.onnx_embedding import OnnxInt8Embedder
+
+        return OnnxInt8Embedder(settings, cache_dir / "embedder-onnx-int8")
+    return SentenceTransformersEmbedder(settings)

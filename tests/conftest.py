@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from rag.config import Settings
-from rag.embedding import SentenceTransformersEmbedder
+from rag.embedding import Embedder, SentenceTransformersEmbedder, make_embedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -61,7 +61,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformersEmbedder:
+def embedder() -> Embedder:
+    """The default encoder backend, as the service and the indexer build it."""
+    model = make_embedder(Settings().embedding, MODELS_DIR)
+    model.embed(["warm up"])
+    return model
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> SentenceTransformersEmbedder:
     model = SentenceTransformersEmbedder(Settings().embedding)
     model.warm_up()
     return model

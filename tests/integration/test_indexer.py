@@ -16,6 +16,7 @@ from rag.embedding import SentenceTransformersEmbedder
 from rag.errors import IndexMismatchError
 from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
+from tests.conftest import MODELS_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +108,7 @@ def test_cli_summary_json_and_exit_status(
     tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "cli-data"))
+    monkeypatch.setenv("RAG_MODELS_DIR", str(MODELS_DIR))
     runner = CliRunner()
     ok = runner.invoke(app, ["index", "--json", str(corpus)])
     assert ok.exit_code == 0, ok.output

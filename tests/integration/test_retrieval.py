@@ -133,13 +133,14 @@ def test_invalid_filters_are_explained(store: KnowledgeStore, settings: Settings
 def build_cross_encoder(folder: Path, embedder: SentenceTransformersEmbedder) -> Path:
     """A tiny, untrained cross-encoder: the stage is tested, not a model's quality."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=embedder.model.tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+    tokenizer = AutoTokenizer.from_pretrained(Settings().embedding.model_path)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
                         num_attention_heads=2, intermediate_size=64, num_labels=1)  # fmt: skip
     BertForSequenceClassification(config).save_pretrained(folder)
-    embedder.model.tokenizer.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
 
 
