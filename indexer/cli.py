@@ -85,7 +85,7 @@ def index(
     try:
         store = _open_store(settings)
         chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
-        found = list(discover(paths))
+        found = list(discover(paths, settings.indexing.max_file_bytes))
         report = _run_with_progress(Indexer(store, chunker), found, paths, options, quiet=as_json)
         store.close()
     except RAGError as exc:

@@ -16,21 +16,33 @@ class Discovered:
     problem: str | None = None  # set when the path cannot be indexed at all
 
 
-def discover(paths: list[Path]) -> Iterator[Discovered]:
-    """Files with a known extension, recursively; symlinked folders are not followed."""
+def discover(paths: list[Path], max_file_bytes: int | None = None) -> Iterator[Discovered]:
+    """Files with a known extension, recursively. Symlinked folders are not followed
+    (no loops); a file that cannot be stat'ed or is over the size limit is reported."""
     for root in paths:
-        if not root.exists():
+        if root.is_dir():
+            yield from _walk(root, max_file_bytes)
+        elif not os.path.lexists(root):
             yield Discovered(root, "no such file or directory")
-        elif root.is_file():
-            if reader_for(root) is None:
-                yield Discovered(root, f"unsupported file type {root.suffix or '(none)'}")
-            else:
-                yield Discovered(root)
+        elif reader_for(root) is None:
+            yield Discovered(root, f"unsupported file type {root.suffix or '(none)'}")
         else:
-            yield from _walk(root)
+            yield _checked(root, max_file_bytes)
 
 
-def _walk(root: Path) -> Iterator[Discovered]:
+def _checked(path: Path, max_file_bytes: int | None) -> Discovered:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:  # a dangling link, a symlink loop, no permission
+        return Discovered(path, f"unreadable: {exc.strerror or exc}")
+    if max_file_bytes is not None and size > max_file_bytes:
+        return Discovered(
+            path, f"{size / 1e6:.1f} MB is over the size limit of {max_file_bytes / 1e6:.1f} MB"
+        )
+    return Discovered(path)
+
+
+def _walk(root: Path, max_file_bytes: int | None) -> Iterator[Discovered]:
     errors: list[OSError] = []
     for directory, subdirectories, files in os.walk(root, onerror=errors.append):
         subdirectories.sort()
@@ -38,6 +50,6 @@ def _walk(root: Path) -> Iterator[Discovered]:
             path = Path(directory) / name
             if name.startswith(".") or reader_for(path) is None:
                 continue
-            yield Discovered(path)
+            yield _checked(path, max_file_bytes)
     for error in errors:
         yield Discovered(Path(error.filename or root), f"unreadable: {error.strerror}")

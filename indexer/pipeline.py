@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +55,13 @@ class IndexReport:
         }
 
 
+def _absolute(path: Path) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a symlink loop cannot be resolved
+        return os.path.abspath(path)
+
+
 def content_hash(document: SourceDocument) -> str:
     sections = [(s.start_char, s.metadata) for s in document.sections]
     payload = json.dumps(
@@ -81,7 +89,8 @@ class Indexer:
         on_file: Callable[[Path], None] | None = None,
         options: RunOptions | None = None,
     ) -> IndexReport:
-        return self.index_found(list(discover(paths)), on_file, options, roots=paths)
+        found = list(discover(paths, self.store.settings.indexing.max_file_bytes))
+        return self.index_found(found, on_file, options, roots=paths)
 
     def index_found(
         self,
@@ -159,12 +168,12 @@ class Indexer:
         for found in discovered:
             if found.problem:
                 report.failed.append((str(found.path), found.problem))
-                unreadable.add(str(found.path.resolve()))
+                unreadable.add(_absolute(found.path))
                 continue
             report.files += 1
             documents = self._read_file(found.path, report, options)
             if documents is None:
-                unreadable.add(str(found.path.resolve()))
+                unreadable.add(_absolute(found.path))
             for document in documents or []:
                 seen.add(document.source)
                 yield document

@@ -61,6 +61,14 @@ class ChunkingSettings(BaseModel):
         return self
 
 
+class IndexingSettings(BaseModel):
+    max_file_mb: float = Field(default=100.0, gt=0, description="larger files are reported and skipped")
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1_000_000)
+
+
 class LLMSettings(BaseModel):
     base_url: str | None = Field(
         default=None,
@@ -140,6 +148,7 @@ class Settings(BaseSettings):
 
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()
+    indexing: IndexingSettings = IndexingSettings()
     llm: LLMSettings = LLMSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     api: APISettings = APISettings()

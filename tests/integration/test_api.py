@@ -190,3 +190,20 @@ def test_ask_with_metadata_filters_and_mode(client: TestClient) -> None:
     bad = client.post("/ask", json={"question": "q", "filters": {"date": {"after": "2024"}}})
     assert bad.status_code == 422 and "unknown operator" in bad.json()["error"]["message"]
     assert client.post("/ask", json={"question": "q", "mode": "magic"}).status_code == 422
+
+
+def test_documents_indexed_while_serving_are_answered_without_restart(
+    client: TestClient, embedder: SentenceTransformersEmbedder, tmp_path: Path
+) -> None:
+    settings = client.app.state.container.settings  # type: ignore[attr-defined]
+    note = tmp_path / "zebra.md"
+    note.write_text("---\ntitle: Zebra census\n---\nThe 2026 zebra census counted 4,812 Grevy's zebras in the reserve.\n")
+    writer = KnowledgeStore(settings, embedder)  # another process, as `rag index` would be
+    indexer = Indexer(writer, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens))
+    try:
+        assert indexer.index_paths([note]).added == 1
+        body = client.post("/ask", json={"question": "How many Grevy's zebras did the census count?", "top_k": 2}).json()
+        assert body["sources"][0]["metadata"]["title"] == "Zebra census"
+    finally:
+        indexer.delete_sources([str(note.resolve())])
+        writer.close()

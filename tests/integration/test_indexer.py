@@ -70,10 +70,18 @@ def test_bad_files_are_reported_and_the_rest_indexed(
     (corpus / "image.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00")
     (corpus / "broken.jsonl").write_text("{not json\n")
     (corpus / "ignored.bin").write_bytes(b"\x00")  # unknown extension inside a folder: not ours
+    (corpus / "loop.txt").symlink_to(corpus / "loop.txt")  # a symlink loop
+    (corpus / "dangling.md").symlink_to(corpus / "gone.md")
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "up").symlink_to(corpus, target_is_directory=True)  # a folder loop: not followed
+    (corpus / "huge.txt").write_text("big " * 300_000)  # 1.2 MB
+    settings = settings.model_copy(update={"indexing": settings.indexing.model_copy(update={"max_file_mb": 1.0})})
     report = make_indexer(settings, embedder).index_paths([corpus, corpus / "missing.txt"])
     reasons = {Path(path).name.split(":")[0]: reason for path, reason in report.failed}
-    assert set(reasons) == {"empty.txt", "image.md", "broken.jsonl", "missing.txt"}
+    assert set(reasons) == {"empty.txt", "image.md", "broken.jsonl", "missing.txt", "loop.txt", "dangling.md", "huge.txt"}
     assert "binary" in reasons["image.md"] and "empty" in reasons["empty.txt"]
+    assert "symbolic links" in reasons["loop.txt"] and "No such file" in reasons["dangling.md"]
+    assert "over the size limit of 1.0 MB" in reasons["huge.txt"]
     assert report.added == CORPUS_DOCUMENTS
 
 
