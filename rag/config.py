@@ -63,6 +63,10 @@ class ChunkingSettings(BaseModel):
 
 class IndexingSettings(BaseModel):
     max_file_mb: float = Field(default=100.0, gt=0, description="larger files are reported and skipped")
+    exact_search_max_vectors: int = Field(
+        default=200_000, gt=0, description="beyond this many chunks the faiss index becomes IVF"
+    )
+    ivf_nprobe: int = Field(default=32, gt=0, description="IVF lists searched per query (recall vs speed)")
 
     @property
     def max_file_bytes(self) -> int:

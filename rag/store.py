@@ -22,7 +22,7 @@ from rag.errors import RAGError
 from rag.keyword_index import BM25KeywordIndex
 from rag.storage import database
 from rag.storage.repository import DocumentRepository
-from rag.vector_index import FaissVectorIndex, IndexManifest
+from rag.vector_index import FaissVectorIndex, IndexLayout, IndexManifest
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,10 @@ class KnowledgeStore:
             chunk_max_tokens=settings.chunking.max_tokens,
             chunk_overlap_tokens=settings.chunking.overlap_tokens,
         )
-        self.vectors = FaissVectorIndex.open(settings.index_dir, self.manifest)
+        layout = IndexLayout(
+            exact_max_vectors=settings.indexing.exact_search_max_vectors, nprobe=settings.indexing.ivf_nprobe
+        )
+        self.vectors = FaissVectorIndex.open(settings.index_dir, self.manifest, layout)
         self._index_mtime = self.vectors.modified_time()
         self.keywords = BM25KeywordIndex.open(settings.index_dir / "keyword")
 
@@ -92,6 +95,7 @@ class KnowledgeStore:
         return True
 
     def save_vectors(self) -> None:
+        self.vectors.fit_layout()
         self.vectors.save()
         self._index_mtime = self.vectors.modified_time()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 import threading
@@ -53,22 +54,50 @@ class IndexManifest:
         )
 
 
-class FaissVectorIndex:
-    """Exact inner-product search over normalised vectors; thread-safe."""
+@dataclass(frozen=True)
+class IndexLayout:
+    """Exact search up to ``exact_max_vectors``; an inverted file (IVF) beyond, whose
+    recall@10 against exact search is measured in benchmarks/vector_scale_benchmark.py."""
 
-    def __init__(self, directory: Path, manifest: IndexManifest) -> None:
+    exact_max_vectors: int = 200_000
+    nprobe: int = 32
+    use_gpu: bool = True  # when faiss's GPU build and a GPU are present
+
+
+def ivf_lists(vectors: int) -> int:
+    return int(min(max(4 * math.sqrt(vectors), 64), 65_536))
+
+
+class FaissVectorIndex:
+    """Inner-product search over normalised vectors, keyed by chunk id; thread-safe."""
+
+    def __init__(self, directory: Path, manifest: IndexManifest, layout: IndexLayout | None = None) -> None:
         self.directory = directory
         self.manifest = manifest
+        self.layout = layout or IndexLayout()
         self._lock = threading.RLock()
-        self._index = self._new_index()
+        self._index: faiss.Index = self._new_index()
+        self._gpu_index: faiss.Index | None = None
 
     def _new_index(self) -> faiss.IndexIDMap2:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.manifest.dimension))
 
+    @property
+    def kind(self) -> str:
+        return "ivf" if self._ivf() is not None else "exact"
+
+    def _ivf(self) -> faiss.IndexIVF | None:
+        try:
+            return faiss.extract_index_ivf(self._index)
+        except RuntimeError:
+            return None
+
     @classmethod
-    def open(cls, directory: Path, manifest: IndexManifest) -> FaissVectorIndex:
+    def open(
+        cls, directory: Path, manifest: IndexManifest, layout: IndexLayout | None = None
+    ) -> FaissVectorIndex:
         """Load the index in ``directory``, or start an empty one if there is none."""
-        index = cls(directory, manifest)
+        index = cls(directory, manifest, layout)
         manifest_path = directory / MANIFEST_FILE
         if manifest_path.exists():
             stored = IndexManifest(**json.loads(manifest_path.read_text()))
@@ -83,7 +112,34 @@ class FaissVectorIndex:
 
     def ids(self) -> set[int]:
         with self._lock:
-            return set(faiss.vector_to_array(self._index.id_map).tolist())
+            ivf = self._ivf()
+            if ivf is None:
+                return set(faiss.vector_to_array(self._index.id_map).tolist())
+            found: set[int] = set()
+            for list_no in range(ivf.nlist):
+                size = ivf.invlists.list_size(list_no)
+                if size:
+                    found.update(faiss.rev_swig_ptr(ivf.invlists.get_ids(list_no), size).tolist())
+            return found
+
+    def fit_layout(self) -> bool:
+        """Move from exact search to IVF once the index outgrows the exact limit."""
+        with self._lock:
+            if self.kind != "exact" or self.size <= self.layout.exact_max_vectors:
+                return False
+            flat = faiss.downcast_index(self._index.index)
+            vectors = flat.reconstruct_n(0, self.size)
+            ids = faiss.vector_to_array(self._index.id_map)
+            lists = ivf_lists(len(ids))
+            logger.info("%d vectors: building an IVF index with %d lists", len(ids), lists)
+            dimension = self.manifest.dimension
+            ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+            sample = np.random.default_rng(0).choice(len(ids), size=min(len(ids), lists * 64), replace=False)
+            ivf.train(vectors[sample])
+            ivf.add_with_ids(vectors, ids)
+            self._index = ivf
+            self._gpu_index = None
+            return True
 
     def add(self, ids: list[int], vectors: npt.NDArray[np.float32]) -> None:
         if len(ids) != len(vectors):
@@ -92,11 +148,13 @@ class FaissVectorIndex:
             return
         with self._lock:
             self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+            self._gpu_index = None
 
     def remove(self, ids: list[int]) -> int:
         if not ids:
             return 0
         with self._lock:
+            self._gpu_index = None
             return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
     def search(
@@ -104,17 +162,29 @@ class FaissVectorIndex:
     ) -> list[tuple[int, float]]:
         """The k nearest chunk ids; with ``allowed``, the k nearest among those ids
         (filtered inside faiss, so k matching chunks come back when k exist)."""
-        params = None
+        selector = None
         if allowed is not None:
             if not allowed:
                 return []
             selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)
         with self._lock:
             if self.size == 0:
                 return []
-            scores, ids = self._index.search(query.reshape(1, -1), min(k, self.size), params=params)
+            if self.kind == "ivf":
+                params = faiss.SearchParametersIVF(nprobe=self.layout.nprobe, sel=selector)
+            else:
+                params = faiss.SearchParameters(sel=selector) if selector else None
+            index = self._index if selector else self._search_index()
+            scores, ids = index.search(query.reshape(1, -1), min(k, self.size), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+
+    def _search_index(self) -> faiss.Index:
+        """A GPU copy for unfiltered search when faiss's GPU build sees a GPU (selectors stay on CPU)."""
+        if not self.layout.use_gpu or not hasattr(faiss, "index_cpu_to_all_gpus") or faiss.get_num_gpus() == 0:
+            return self._index
+        if self._gpu_index is None:
+            self._gpu_index = faiss.index_cpu_to_all_gpus(self._index)
+        return self._gpu_index
 
     def save(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -133,6 +203,7 @@ class FaissVectorIndex:
             fresh = faiss.read_index(str(path))
             with self._lock:
                 self._index = fresh
+                self._gpu_index = None
 
     def modified_time(self) -> float | None:
         path = self.directory / INDEX_FILE
