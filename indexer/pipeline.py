@@ -18,6 +18,7 @@ from pathlib import Path
 
 from indexer.discovery import Discovered, discover
 from indexer.metadata import read_sidecar, with_metadata
+from indexer.prefetch import prefetch
 from indexer.readers import ReaderOptions, reader_for
 from rag.chunking import TokenChunker
 from rag.errors import DocumentReadError
@@ -105,7 +106,7 @@ class Indexer:
         unreadable: set[str] = set()
         with self.store.writer_lock():
             self.store.check(repair=True)
-            documents = self._read_all(found, report, on_file, options, seen, unreadable)
+            documents = prefetch(self._read_all(found, report, on_file, options, seen, unreadable))
             self.index_documents(documents, report, finish=False)
             if options.prune:
                 gone = self._pruned_sources(roots or [item.path for item in found], seen, unreadable)
