@@ -21,6 +21,11 @@ class AskRequest(StrictModel):
     question: str = Field(min_length=1, description="The question to answer from the indexed documents.")
     top_k: int | None = Field(default=None, ge=1, description="How many chunks to retrieve (default from settings).")
     include_prompt: bool = Field(default=False, description="Return the exact prompt sent to the model.")
+    stream: bool = Field(
+        default=False,
+        description="Answer as server-sent events: `token` events ({text}) as the model writes, then one "
+        "`done` event holding the whole AskResponse (or an `error` event).",
+    )
     mode: Literal["dense", "bm25", "hybrid"] | None = Field(
         default=None, description="Retrieval mode; default from settings (hybrid)."
     )
@@ -76,6 +81,10 @@ class AskResponse(BaseModel):
 class SummarizeRequest(StrictModel):
     text: str = Field(min_length=1, description="The text to summarize.")
     words: int = Field(default=130, ge=10, le=1000, description="Target length of the summary in words.")
+    stream: bool = Field(
+        default=False,
+        description="Answer as server-sent events: `token` events, then a `done` event with the SummarizeResponse.",
+    )
 
     _text_not_blank = field_validator("text")(_not_blank)
 

@@ -29,7 +29,7 @@ from rag.store import KnowledgeStore
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--beir", type=Path, required=True)
-    parser.add_argument("--backend", choices=["torch", "onnx-int8"], default="torch")
+    parser.add_argument("--backend", choices=["torch", "onnx-int8"], default=load_settings().embedding.backend)
     parser.add_argument("--limit", type=int, default=0, help="index only the first N documents")
     args = parser.parse_args()
 

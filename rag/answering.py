@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import anyio
@@ -15,7 +16,7 @@ from rag.filters import MetadataFilters
 from rag.llm.client import OpenAICompatibleLLM
 from rag.prompts import build_blocks, contextual_prompt, question_instruction, render_block
 from rag.retrieval import Retriever
-from rag.types import Answer, RetrievedChunk
+from rag.types import Answer, PromptBlock, RetrievedChunk
 
 NOTHING_RETRIEVED = "no indexed chunk was retrieved for the question"
 MODEL_DECLINED = "the model said the context does not contain the answer"
@@ -26,6 +27,16 @@ NO_ANSWER = "the model produced no answer"
 class AnswerWithOmissions:
     answer: Answer
     omitted: tuple[RetrievedChunk, ...]
+
+
+@dataclass
+class PreparedAnswer:
+    started: float
+    timings: dict[str, float]
+    kept: list[PromptBlock]
+    left_out: list[PromptBlock]
+    prompt: str
+    abstained: AnswerWithOmissions | None = None
 
 
 class AnswerService:
@@ -48,48 +59,70 @@ class AnswerService:
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
     ) -> AnswerWithOmissions:
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
-        chunks = await anyio.to_thread.run_sync(
-            self.retriever.retrieve, question, top_k, mode, filters
-        )
-        timings["retrieve_ms"] = _ms_since(started)
-        if not chunks:
-            return AnswerWithOmissions(_abstain(NOTHING_RETRIEVED, timings), ())
-
-        blocks = build_blocks(chunks)
-        self.budget.context_length = await self.llm.context_length(self.budget.context_length)
-        instruction = question_instruction(question)
-        kept, left_out = await anyio.to_thread.run_sync(
-            self.budget.fit, blocks, render_block, instruction
-        )
-        prompt = contextual_prompt(kept, question)
-        timings["prompt_ms"] = _ms_since(started) - timings["retrieve_ms"]
-
+        prepared = await self.prepare(question, top_k, mode, filters)
+        if prepared.abstained is not None:
+            return prepared.abstained
         generated_at = time.perf_counter()
         generation = await self.llm.generate(
-            prompt, self.settings.system_prompt, self.settings.max_answer_tokens, self.settings.temperature
+            prepared.prompt, self.settings.system_prompt, self.settings.max_answer_tokens, self.settings.temperature
         )
-        timings["generate_ms"] = _ms_since(generated_at)
+        prepared.timings["generate_ms"] = _ms_since(generated_at)
+        return self.finish(prepared, generation.text)
 
-        parsed = parse_answer(generation.text)
-        citations, unverified = match_citations(parsed.cited_groups, kept)
+    async def stream(self, prepared: PreparedAnswer) -> AsyncIterator[str]:
+        """The answer's tokens as the model writes them; call ``finish`` with their sum."""
+        generated_at = time.perf_counter()
+        async for token in self.llm.stream(
+            prepared.prompt, self.settings.system_prompt, self.settings.max_answer_tokens, self.settings.temperature
+        ):
+            yield token
+        prepared.timings["generate_ms"] = _ms_since(generated_at)
+
+    async def prepare(
+        self,
+        question: str,
+        top_k: int,
+        mode: RetrievalMode | None = None,
+        filters: MetadataFilters | None = None,
+    ) -> PreparedAnswer:
+        """Retrieve and build the prompt; ``abstained`` is set when there is nothing to ground on."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        chunks = await anyio.to_thread.run_sync(self.retriever.retrieve, question, top_k, mode, filters)
+        timings["retrieve_ms"] = _ms_since(started)
+        if not chunks:
+            abstained = AnswerWithOmissions(_abstain(NOTHING_RETRIEVED, timings), ())
+            return PreparedAnswer(started, timings, [], [], "", abstained)
+        blocks = build_blocks(chunks)
+        self.budget.context_length = await self.llm.context_length(self.budget.context_length)
+        kept, left_out = await anyio.to_thread.run_sync(
+            self.budget.fit, blocks, render_block, question_instruction(question)
+        )
+        prompt = contextual_prompt(kept, question)
+        timings["prompt_ms"] = round(_ms_since(started) - timings["retrieve_ms"], 2)
+        return PreparedAnswer(started, timings, kept, left_out, prompt)
+
+    def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
+        """Parse the model's text: answer body, verified citations, abstention."""
+        text = text.strip()
+        parsed = parse_answer(text)
+        citations, unverified = match_citations(parsed.cited_groups, prepared.kept)
         reason = None if parsed.body else NO_ANSWER
         if reason is None and is_refusal(parsed.body):
             reason = MODEL_DECLINED
-        timings["total_ms"] = _ms_since(started)
+        prepared.timings["total_ms"] = _ms_since(prepared.started)
         answer = Answer(
             answer=parsed.body,
-            raw_answer=generation.text,
-            sources=tuple(chunk for block in kept for chunk in block.chunks),
+            raw_answer=text,
+            sources=tuple(chunk for block in prepared.kept for chunk in block.chunks),
             citations=tuple(citations),
             unverified_citations=tuple(unverified),
-            prompt=prompt,
+            prompt=prepared.prompt,
             answerable=reason is None,
             abstention_reason=reason,
-            timings_ms=timings,
+            timings_ms=prepared.timings,
         )
-        omitted = tuple(chunk for block in left_out for chunk in block.chunks)
+        omitted = tuple(chunk for block in prepared.left_out for chunk in block.chunks)
         return AnswerWithOmissions(answer, omitted)
 
 

@@ -8,6 +8,7 @@ summarized together (repeatedly, if even they do not fit).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from rag.chunking import split_paragraphs, split_sentences
@@ -35,21 +36,35 @@ class Summarizer:
         self.budget = budget
 
     async def summarize(self, text: str, words: int = DEFAULT_WORDS) -> Summary:
+        prompt, prompts, rounds = await self.final_prompt(text, words)
+        return Summary(await self._generate(prompt, words), prompts, rounds)
+
+    async def stream(self, text: str, words: int = DEFAULT_WORDS) -> AsyncIterator[str | Summary]:
+        """Tokens of the final summary as they come (map rounds run first), then the Summary."""
+        prompt, prompts, rounds = await self.final_prompt(text, words)
+        parts = []
+        async for token in self.llm.stream(
+            prompt, self.settings.system_prompt, self._answer_tokens(words), self.settings.temperature
+        ):
+            parts.append(token)
+            yield token
+        yield Summary("".join(parts).strip(), prompts, rounds)
+
+    async def final_prompt(self, text: str, words: int) -> tuple[str, tuple[str, ...], int]:
+        """The prompt whose answer is the summary, after as many map rounds as the text needs."""
         self.budget.context_length = await self.llm.context_length(self.budget.context_length)
         prompts: list[str] = []
         pieces = [text]
         for round_number in range(1, MAX_ROUNDS + 1):
             if len(pieces) == 1 and self._fits(pieces[0], words):
                 prompt = summarization_prompt(pieces[0], words)
-                prompts.append(prompt)
-                return Summary(await self._generate(prompt, words), tuple(prompts), round_number)
+                return prompt, (*prompts, prompt), round_number
             pieces = self._split(" \n\n".join(pieces), words)
             piece_prompts = [summarization_prompt(piece, words) for piece in pieces]
             prompts.extend(piece_prompts)
             pieces = list(await asyncio.gather(*(self._generate(p, words) for p in piece_prompts)))
         final = summarization_prompt("\n\n".join(pieces), words)
-        prompts.append(final)
-        return Summary(await self._generate(final, words), tuple(prompts), MAX_ROUNDS + 1)
+        return final, (*prompts, final), MAX_ROUNDS + 1
 
     def _answer_tokens(self, words: int) -> int:
         return int(words * TOKENS_PER_WORD) + 32

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest
 from api.schemas import AskRequest, AskResponse, CitationOut, Source, UnverifiedCitationOut
+from api.streaming import STREAM_RESPONSES, done_event, event_stream, token_event
+from rag.answering import AnswerWithOmissions
 from rag.filters import FilterError, filter_clause
 
 router = APIRouter(tags=["questions"])
 
 
-@router.post("/ask", response_model=AskResponse, responses=ERROR_RESPONSES)
-async def ask(request: AskRequest, container: ContainerDep) -> AskResponse:
+@router.post("/ask", response_model=AskResponse, responses={**ERROR_RESPONSES, **STREAM_RESPONSES})
+async def ask(request: AskRequest, container: ContainerDep) -> AskResponse | EventSourceResponse:
     """Retrieve the chunks closest to the question, send them to the model in bagel's
     BEGININPUT/BEGINCONTEXT format, and return its answer with the cited sources."""
     limits = container.settings
@@ -22,13 +27,33 @@ async def ask(request: AskRequest, container: ContainerDep) -> AskResponse:
     top_k = request.top_k or limits.retrieval.default_top_k
     if top_k > limits.retrieval.max_top_k:
         raise InvalidRequest(f"top_k must be at most {limits.retrieval.max_top_k}, got {top_k}")
-
     if request.filters is not None:
         try:
             filter_clause(request.filters)
         except FilterError as exc:
             raise InvalidRequest(str(exc)) from exc
-    result = await container.answers.ask(request.question, top_k, request.mode, request.filters)
+    answers = container.answers
+    if not request.stream:
+        result = await answers.ask(request.question, top_k, request.mode, request.filters)
+        return to_response(result, request.include_prompt)
+
+    prepared = await answers.prepare(request.question, top_k, request.mode, request.filters)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        if prepared.abstained is not None:
+            yield done_event(to_response(prepared.abstained, request.include_prompt).model_dump())
+            return
+        parts = []
+        async for token in answers.stream(prepared):
+            parts.append(token)
+            yield token_event(token)
+        result = answers.finish(prepared, "".join(parts))
+        yield done_event(to_response(result, request.include_prompt).model_dump())
+
+    return event_stream(events)
+
+
+def to_response(result: AnswerWithOmissions, include_prompt: bool) -> AskResponse:
     answer = result.answer
     return AskResponse(
         answer=answer.answer,
@@ -58,6 +83,6 @@ async def ask(request: AskRequest, container: ContainerDep) -> AskResponse:
         ],
         omitted_chunk_ids=[chunk.chunk_id for chunk in result.omitted],
         raw_answer=answer.raw_answer,
-        prompt=answer.prompt if request.include_prompt else None,
+        prompt=answer.prompt if include_prompt else None,
         timings_ms=answer.timings_ms,
     )

@@ -6,6 +6,7 @@ code path as `make run`); the dead-server tests point another app at a closed po
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -207,3 +208,39 @@ def test_documents_indexed_while_serving_are_answered_without_restart(
     finally:
         indexer.delete_sources([str(note.resolve())])
         writer.close()
+
+
+def read_events(client: TestClient, path: str, payload: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
+    """A plain SSE reader: `event:` and `data:` lines, events separated by a blank line."""
+    events, event, data = [], None, []
+    with client.stream("POST", path, json=payload) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                data.append(line.split(":", 1)[1].strip())
+            elif not line and event:
+                events.append((event, json.loads("\n".join(data))))
+                event, data = None, []
+    return events
+
+
+def test_ask_streams_tokens_then_the_full_answer(client: TestClient) -> None:
+    question = "How often should a sourdough starter be fed?"
+    events = read_events(client, "/ask", {"question": question, "top_k": 2, "stream": True, "include_prompt": True})
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "done" and set(kinds[:-1]) <= {"token"}
+    done = events[-1][1]
+    streamed = "".join(str(body["text"]) for kind, body in events if kind == "token")
+    assert streamed.strip() == done["raw_answer"]
+    assert any(str(s["metadata"]["source"]).endswith("bakery.html") for s in done["sources"])  # type: ignore[union-attr]
+    assert str(done["prompt"]).count("BEGININPUT\n") == len(done["sources"])  # type: ignore[arg-type]
+    assert set(done["timings_ms"]) >= {"retrieve_ms", "generate_ms", "total_ms"}  # type: ignore[arg-type]
+
+
+def test_summarize_streams(client: TestClient) -> None:
+    events = read_events(client, "/summarize", {"text": (CORPUS_DIR / "glacier.txt").read_text(), "words": 25, "stream": True})
+    assert events[-1][0] == "done" and events[-1][1]["summary"]
+    assert "".join(str(b["text"]) for k, b in events if k == "token").strip() == events[-1][1]["summary"]

@@ -1,0 +1,48 @@
+"""Server-sent events: ``token`` events as the model writes, then ``done`` (or ``error``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from rag.errors import LLMResponseError, LLMUnavailableError
+
+logger = logging.getLogger(__name__)
+
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON, or with `stream: true` a `text/event-stream` of `token` events "
+        "(`{\"text\": ...}`), then one `done` event with the full JSON body, or an `error` event "
+        "with the error body.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def token_event(text: str) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps({"text": text}), event="token")
+
+
+def done_event(body: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(body), event="done")
+
+
+def event_stream(produce: Callable[[], AsyncIterator[ServerSentEvent]]) -> EventSourceResponse:
+    async def guarded() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for event in produce():
+                yield event
+        except (LLMUnavailableError, LLMResponseError) as exc:
+            kind = "llm_unavailable" if isinstance(exc, LLMUnavailableError) else "llm_error"
+            yield ServerSentEvent(data=json.dumps({"error": {"type": kind, "message": str(exc).splitlines()[0]}}), event="error")
+        except Exception:
+            logger.exception("stream failed")
+            body = {"error": {"type": "internal_error", "message": "internal server error; see the service log"}}
+            yield ServerSentEvent(data=json.dumps(body), event="error")
+
+    return EventSourceResponse(guarded(), ping=15)
+
