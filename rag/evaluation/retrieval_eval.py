@@ -8,7 +8,7 @@ service would see them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from rag.evaluation.metrics import Run, retrieval_metrics
 from rag.retrieval import Retriever
 from rag.storage.models import Chunk, Document
 from rag.store import KnowledgeStore
+from rag.types import SourceDocument
 
 DOCUMENTS_RANKED = 100
 CHUNKS_PER_DOCUMENT_DEPTH = 3  # chunks retrieved per ranked document, to pool 100 documents
@@ -38,13 +39,24 @@ class ModeResult:
         return {**self.metrics, "ms_per_query": round(self.ms_per_query, 2)}
 
 
-def index_dataset(store: KnowledgeStore, settings: Settings, dataset: BeirDataset) -> IndexReport:
+def index_dataset(
+    store: KnowledgeStore, settings: Settings, dataset: BeirDataset, progress: Progress | None = None
+) -> IndexReport:
     chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
     indexer = Indexer(store, chunker)
     report = IndexReport()
+
+    def counted() -> Iterator[SourceDocument]:
+        for done, document in enumerate(dataset.documents(), start=1):
+            if progress and done % 64 == 0:
+                progress("indexing", done, len(dataset.corpus))
+            yield document
+        if progress:
+            progress("indexing", len(dataset.corpus), len(dataset.corpus))
+
     with store.writer_lock():
         store.check(repair=True)
-        indexer.index_documents(dataset.documents(), report)
+        indexer.index_documents(counted(), report)
     return report
 
 
@@ -87,7 +99,7 @@ def evaluate_retrieval(
 ) -> dict[str, ModeResult]:  # fmt: skip
     store = KnowledgeStore(settings, embedder)
     try:
-        index_dataset(store, settings, dataset)
+        index_dataset(store, settings, dataset, progress)
         owner = chunk_to_document(store)
         retriever = Retriever(store, settings.retrieval)
         return {mode: evaluate_mode(retriever, dataset, owner, mode, progress) for mode in modes}
