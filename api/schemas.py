@@ -63,6 +63,14 @@ class UnverifiedCitationOut(BaseModel):
     cited_lines: list[tuple[str, str]] = Field(description="Cited lines that match no block that was sent.")
 
 
+class SupportOut(BaseModel):
+    sentence: str = Field(description="A sentence of the answer.")
+    chunk_id: int
+    document_id: int
+    source_sentence: str = Field(description="The sentence of that sent chunk most similar to it.")
+    score: float = Field(description="Cosine similarity of the two (embedder); low means unsupported.")
+
+
 class AskResponse(BaseModel):
     answer: str = Field(description="The model's answer, without its citation trailer.")
     answerable: bool = Field(description="False when nothing relevant was found or the model declined.")
@@ -72,6 +80,10 @@ class AskResponse(BaseModel):
     unverified_citations: list[UnverifiedCitationOut] = Field(default_factory=list)
     omitted_chunk_ids: list[int] = Field(
         default_factory=list, description="Retrieved chunks left out to fit the model's context."
+    )
+    supporting_sentences: list[SupportOut] = Field(
+        default_factory=list,
+        description="For each answer sentence, the best-matching sentence of the chunks sent (by the embedder).",
     )
     raw_answer: str = Field(description="The model's output exactly as generated.")
     prompt: str | None = Field(default=None, description="The exact prompt, when include_prompt is true.")

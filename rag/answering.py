@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import anyio
 
 from rag.abstention import is_refusal
+from rag.attribution import SentenceSupport, attribute
 from rag.citations import match_citations, parse_answer
 from rag.config import LLMSettings, RetrievalMode
 from rag.context_budget import ContextBudget
@@ -27,6 +28,7 @@ NO_ANSWER = "the model produced no answer"
 class AnswerWithOmissions:
     answer: Answer
     omitted: tuple[RetrievedChunk, ...]
+    support: tuple[SentenceSupport, ...] = ()
 
 
 @dataclass
@@ -67,7 +69,7 @@ class AnswerService:
             prepared.prompt, self.settings.system_prompt, self.settings.max_answer_tokens, self.settings.temperature
         )
         prepared.timings["generate_ms"] = _ms_since(generated_at)
-        return self.finish(prepared, generation.text)
+        return await self.finish(prepared, generation.text)
 
     async def stream(self, prepared: PreparedAnswer) -> AsyncIterator[str]:
         """The answer's tokens as the model writes them; call ``finish`` with their sum."""
@@ -102,11 +104,16 @@ class AnswerService:
         timings["prompt_ms"] = round(_ms_since(started) - timings["retrieve_ms"], 2)
         return PreparedAnswer(started, timings, kept, left_out, prompt)
 
-    def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
-        """Parse the model's text: answer body, verified citations, abstention."""
+    async def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
+        """Parse the model's text: answer body, verified citations, sentence support, abstention."""
         text = text.strip()
         parsed = parse_answer(text)
         citations, unverified = match_citations(parsed.cited_groups, prepared.kept)
+        attributed_at = time.perf_counter()
+        support = await anyio.to_thread.run_sync(
+            attribute, parsed.body, prepared.kept, self.retriever.store.embedder
+        )
+        prepared.timings["attribute_ms"] = _ms_since(attributed_at)
         reason = None if parsed.body else NO_ANSWER
         if reason is None and is_refusal(parsed.body):
             reason = MODEL_DECLINED
@@ -123,7 +130,7 @@ class AnswerService:
             timings_ms=prepared.timings,
         )
         omitted = tuple(chunk for block in prepared.left_out for chunk in block.chunks)
-        return AnswerWithOmissions(answer, omitted)
+        return AnswerWithOmissions(answer, omitted, tuple(support))
 
 
 def _abstain(reason: str, timings: dict[str, float]) -> Answer:

@@ -9,7 +9,14 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest
-from api.schemas import AskRequest, AskResponse, CitationOut, Source, UnverifiedCitationOut
+from api.schemas import (
+    AskRequest,
+    AskResponse,
+    CitationOut,
+    Source,
+    SupportOut,
+    UnverifiedCitationOut,
+)
 from api.streaming import STREAM_RESPONSES, done_event, event_stream, token_event
 from rag.answering import AnswerWithOmissions
 from rag.filters import FilterError, filter_clause
@@ -47,7 +54,7 @@ async def ask(request: AskRequest, container: ContainerDep) -> AskResponse | Eve
         async for token in answers.stream(prepared):
             parts.append(token)
             yield token_event(token)
-        result = answers.finish(prepared, "".join(parts))
+        result = await answers.finish(prepared, "".join(parts))
         yield done_event(to_response(result, request.include_prompt).model_dump())
 
     return event_stream(events)
@@ -82,6 +89,16 @@ def to_response(result: AnswerWithOmissions, include_prompt: bool) -> AskRespons
             UnverifiedCitationOut(cited_lines=list(item.cited_lines)) for item in answer.unverified_citations
         ],
         omitted_chunk_ids=[chunk.chunk_id for chunk in result.omitted],
+        supporting_sentences=[
+            SupportOut(
+                sentence=item.sentence,
+                chunk_id=item.chunk_id,
+                document_id=item.document_id,
+                source_sentence=item.source_sentence,
+                score=item.score,
+            )
+            for item in result.support
+        ],
         raw_answer=answer.raw_answer,
         prompt=answer.prompt if include_prompt else None,
         timings_ms=answer.timings_ms,

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.pipeline import Indexer
+from rag.attribution import sentences
 from rag.chunking import TokenChunker
 from rag.embedding import SentenceTransformersEmbedder
 from rag.llm.embedded_server import free_port
@@ -79,6 +80,8 @@ def test_ask_returns_the_document_and_a_well_formed_prompt(client: TestClient, q
 
     source_chunks = {s["chunk_id"] for s in sources}
     assert {c["chunk_id"] for c in body["citations"]} <= source_chunks
+    assert {s["chunk_id"] for s in body["supporting_sentences"]} <= source_chunks
+    assert len(body["supporting_sentences"]) == (len(sentences(body["answer"])) if body["answer"] else 0)
     assert body["raw_answer"].startswith(body["answer"]) or not body["answer"]
     assert set(body["timings_ms"]) >= {"retrieve_ms", "generate_ms", "total_ms"}
 
