@@ -20,6 +20,7 @@ from rag.retrieval import Retriever
 from rag.types import Answer, PromptBlock, RetrievedChunk
 
 NOTHING_RETRIEVED = "no indexed chunk was retrieved for the question"
+NOTHING_RELEVANT = "nothing relevant enough to the question was found"
 MODEL_DECLINED = "the model said the context does not contain the answer"
 NO_ANSWER = "the model produced no answer"
 
@@ -90,10 +91,18 @@ class AnswerService:
         """Retrieve and build the prompt; ``abstained`` is set when there is nothing to ground on."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        chunks = await anyio.to_thread.run_sync(self.retriever.retrieve, question, top_k, mode, filters)
+        chunks, relevance = await anyio.to_thread.run_sync(
+            self.retriever.retrieve_with_relevance, question, top_k, mode, filters
+        )
         timings["retrieve_ms"] = _ms_since(started)
+        threshold = self.retriever.settings.min_relevance
+        reason = None
         if not chunks:
-            abstained = AnswerWithOmissions(_abstain(NOTHING_RETRIEVED, timings), ())
+            reason = NOTHING_RETRIEVED
+        elif relevance is not None and relevance < threshold:
+            reason = f"{NOTHING_RELEVANT} (best similarity {relevance:.2f} < {threshold:.2f})"
+        if reason is not None:
+            abstained = AnswerWithOmissions(_abstain(reason, timings), ())
             return PreparedAnswer(started, timings, [], [], "", abstained)
         blocks = build_blocks(chunks)
         self.budget.context_length = await self.llm.context_length(self.budget.context_length)

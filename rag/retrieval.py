@@ -42,38 +42,54 @@ class Retriever:
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
     ) -> list[RetrievedChunk]:
+        return self.retrieve_with_relevance(question, top_k, mode, filters)[0]
+
+    def retrieve_with_relevance(
+        self,
+        question: str,
+        top_k: int,
+        mode: RetrievalMode | None = None,
+        filters: MetadataFilters | None = None,
+    ) -> tuple[list[RetrievedChunk], float | None]:
+        """The chunks, and the best cosine similarity of any (allowed) chunk to the question:
+        how relevant the best material is, whatever the mode ranked by."""
         if top_k <= 0:
             raise ValueError(f"top_k must be greater than 0, got {top_k}")
         self.store.refresh_if_changed()
         allowed = self._allowed(filters) if filters else None
         depth = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
-        hits = self.search(question, depth, mode or self.settings.mode, allowed)
+        hits, dense = self._search(question, depth, mode or self.settings.mode, allowed)
         with self.store.session() as repo:
             stored = repo.chunks_by_ids(chunk_id for chunk_id, _ in hits)
         # A hit whose chunk was deleted since the index was saved is skipped.
         chunks = [to_retrieved(stored[chunk_id], score) for chunk_id, score in hits if chunk_id in stored]
         if self.reranker:
-            return self.reranker.rerank(question, chunks, top_k)
-        return chunks
+            chunks = self.reranker.rerank(question, chunks, top_k)
+        return chunks, (dense[0][1] if dense else None)
 
     def search(self, question: str, top_k: int, mode: RetrievalMode, allowed: set[int] | None) -> Hits:
+        return self._search(question, top_k, mode, allowed)[0]
+
+    def _search(
+        self, question: str, top_k: int, mode: RetrievalMode, allowed: set[int] | None
+    ) -> tuple[Hits, Hits]:
+        """The ranked hits, and the dense hits they came from (top one at least)."""
+        query = self.store.embedder.embed([question])[0]
         if mode == "dense":
-            return self._dense(question, top_k, allowed)
+            dense = self.store.vectors.search(query, top_k, allowed)
+            return dense, dense
         if mode == "bm25":
-            return self.store.keywords.search(question, top_k, allowed)
+            return self.store.keywords.search(question, top_k, allowed), self.store.vectors.search(query, 1, allowed)
         depth = max(top_k, self.settings.candidates)
+        dense = self.store.vectors.search(query, depth, allowed)
         fused = reciprocal_rank_fusion(
             [
-                (self._dense(question, depth, allowed), self.settings.dense_weight),
+                (dense, self.settings.dense_weight),
                 (self.store.keywords.search(question, depth, allowed), self.settings.keyword_weight),
             ],
             self.settings.rrf_k,
         )
-        return fused[:top_k]
-
-    def _dense(self, question: str, k: int, allowed: set[int] | None) -> Hits:
-        query = self.store.embedder.embed([question])[0]
-        return self.store.vectors.search(query, k, allowed)
+        return fused[:top_k], dense
 
     def _allowed(self, filters: MetadataFilters) -> set[int]:
         with self.store.session() as repo:

@@ -247,3 +247,9 @@ def test_summarize_streams(client: TestClient) -> None:
     events = read_events(client, "/summarize", {"text": (CORPUS_DIR / "glacier.txt").read_text(), "words": 25, "stream": True})
     assert events[-1][0] == "done" and events[-1][1]["summary"]
     assert "".join(str(b["text"]) for k, b in events if k == "token").strip() == events[-1][1]["summary"]
+
+
+def test_off_topic_question_abstains_without_calling_the_model(client: TestClient) -> None:
+    body = client.post("/ask", json={"question": "Which football club won the 1999 Champions League final?"}).json()
+    assert body["answerable"] is False and body["sources"] == [] and body["raw_answer"] == ""
+    assert "nothing relevant enough" in body["abstention_reason"] and "generate_ms" not in body["timings_ms"]
