@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class StrictModel(BaseModel):
@@ -18,7 +18,15 @@ def _not_blank(value: str) -> str:
 
 
 class AskRequest(StrictModel):
-    question: str = Field(min_length=1, description="The question to answer from the indexed documents.")
+    question: str | None = Field(
+        default=None, min_length=1, description="The question to answer from the indexed documents."
+    )
+    questions: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description="Several questions instead of one: sent in one instruction block, answered per question.",
+    )
     top_k: int | None = Field(default=None, ge=1, description="How many chunks to retrieve (default from settings).")
     include_prompt: bool = Field(default=False, description="Return the exact prompt sent to the model.")
     stream: bool = Field(
@@ -39,7 +47,25 @@ class AskRequest(StrictModel):
         examples=[{"date": {"gte": "2025-01-01"}, "author": "Jane Doe"}],
     )
 
-    _question_not_blank = field_validator("question")(_not_blank)
+    @field_validator("question")
+    @classmethod
+    def _question_not_blank(cls, value: str | None) -> str | None:
+        return None if value is None else _not_blank(value)
+
+    @field_validator("questions")
+    @classmethod
+    def _questions_not_blank(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_not_blank(item) for item in value]
+
+    @model_validator(mode="after")
+    def _one_of_question_or_questions(self) -> AskRequest:
+        if (self.question is None) == (self.questions is None):
+            raise ValueError("give either question (one) or questions (several)")
+        return self
+
+    @property
+    def asked(self) -> str | list[str]:
+        return self.question if self.question is not None else list(self.questions or [])
 
 
 class Source(BaseModel):
@@ -71,6 +97,11 @@ class SupportOut(BaseModel):
     score: float = Field(description="Cosine similarity of the two (embedder); low means unsupported.")
 
 
+class QuestionAnswer(BaseModel):
+    question: str
+    answer: str | None = Field(description="The model's numbered answer to it; null when it gave none.")
+
+
 class AskResponse(BaseModel):
     answer: str = Field(description="The model's answer, without its citation trailer.")
     answerable: bool = Field(description="False when nothing relevant was found or the model declined.")
@@ -80,6 +111,9 @@ class AskResponse(BaseModel):
     unverified_citations: list[UnverifiedCitationOut] = Field(default_factory=list)
     omitted_chunk_ids: list[int] = Field(
         default_factory=list, description="Retrieved chunks left out to fit the model's context."
+    )
+    answers: list[QuestionAnswer] | None = Field(
+        default=None, description="With `questions`: the answer split per question."
     )
     supporting_sentences: list[SupportOut] = Field(
         default_factory=list,

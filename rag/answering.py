@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 
@@ -15,6 +15,7 @@ from rag.config import LLMSettings, RetrievalMode
 from rag.context_budget import ContextBudget
 from rag.filters import MetadataFilters
 from rag.llm.client import OpenAICompatibleLLM
+from rag.multi_question import interleave, numbered_questions, split_numbered_answers
 from rag.prompts import build_blocks, contextual_prompt, question_instruction, render_block
 from rag.retrieval import Retriever
 from rag.types import Answer, PromptBlock, RetrievedChunk
@@ -30,6 +31,7 @@ class AnswerWithOmissions:
     answer: Answer
     omitted: tuple[RetrievedChunk, ...]
     support: tuple[SentenceSupport, ...] = ()
+    per_question: tuple[str | None, ...] = ()  # answers split by number, for several questions
 
 
 @dataclass
@@ -40,6 +42,7 @@ class PreparedAnswer:
     left_out: list[PromptBlock]
     prompt: str
     abstained: AnswerWithOmissions | None = None
+    questions: list[str] = field(default_factory=list)
 
 
 class AnswerService:
@@ -57,7 +60,7 @@ class AnswerService:
 
     async def ask(
         self,
-        question: str,
+        question: str | list[str],
         top_k: int,
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
@@ -83,17 +86,24 @@ class AnswerService:
 
     async def prepare(
         self,
-        question: str,
+        question: str | list[str],
         top_k: int,
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
     ) -> PreparedAnswer:
-        """Retrieve and build the prompt; ``abstained`` is set when there is nothing to ground on."""
+        """Retrieve and build the prompt; ``abstained`` is set when there is nothing to ground on.
+        Several questions share one instruction block and the chunks retrieved for each."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        chunks, relevance = await anyio.to_thread.run_sync(
-            self.retriever.retrieve_with_relevance, question, top_k, mode, filters
-        )
+        questions = [question] if isinstance(question, str) else list(question)
+        found = [
+            await anyio.to_thread.run_sync(self.retriever.retrieve_with_relevance, q, top_k, mode, filters)
+            for q in questions
+        ]
+        chunks = interleave([chunks for chunks, _ in found], top_k * len(questions))
+        scores = [score for _, score in found if score is not None]
+        relevance = max(scores) if scores else None
+        question = questions[0] if len(questions) == 1 else numbered_questions(questions)
         timings["retrieve_ms"] = _ms_since(started)
         threshold = self.retriever.settings.min_relevance
         reason = None
@@ -103,7 +113,7 @@ class AnswerService:
             reason = f"{NOTHING_RELEVANT} (best similarity {relevance:.2f} < {threshold:.2f})"
         if reason is not None:
             abstained = AnswerWithOmissions(_abstain(reason, timings), ())
-            return PreparedAnswer(started, timings, [], [], "", abstained)
+            return PreparedAnswer(started, timings, [], [], "", abstained, questions)
         blocks = build_blocks(chunks)
         self.budget.context_length = await self.llm.context_length(self.budget.context_length)
         kept, left_out = await anyio.to_thread.run_sync(
@@ -111,7 +121,7 @@ class AnswerService:
         )
         prompt = contextual_prompt(kept, question)
         timings["prompt_ms"] = round(_ms_since(started) - timings["retrieve_ms"], 2)
-        return PreparedAnswer(started, timings, kept, left_out, prompt)
+        return PreparedAnswer(started, timings, kept, left_out, prompt, questions=questions)
 
     async def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
         """Parse the model's text: answer body, verified citations, sentence support, abstention."""
@@ -139,7 +149,10 @@ class AnswerService:
             timings_ms=prepared.timings,
         )
         omitted = tuple(chunk for block in prepared.left_out for chunk in block.chunks)
-        return AnswerWithOmissions(answer, omitted, tuple(support))
+        per_question: tuple[str | None, ...] = ()
+        if len(prepared.questions) > 1:
+            per_question = tuple(split_numbered_answers(parsed.body, len(prepared.questions)))
+        return AnswerWithOmissions(answer, omitted, tuple(support), per_question)
 
 
 def _abstain(reason: str, timings: dict[str, float]) -> Answer:

@@ -13,6 +13,7 @@ from api.schemas import (
     AskRequest,
     AskResponse,
     CitationOut,
+    QuestionAnswer,
     Source,
     SupportOut,
     UnverifiedCitationOut,
@@ -29,8 +30,10 @@ async def ask(request: AskRequest, container: ContainerDep) -> AskResponse | Eve
     """Retrieve the chunks closest to the question, send them to the model in bagel's
     BEGININPUT/BEGINCONTEXT format, and return its answer with the cited sources."""
     limits = container.settings
-    if len(request.question) > limits.api.max_question_chars:
-        raise InvalidRequest(f"question is longer than {limits.api.max_question_chars} characters")
+    asked = request.asked
+    for text in [asked] if isinstance(asked, str) else asked:
+        if len(text) > limits.api.max_question_chars:
+            raise InvalidRequest(f"question is longer than {limits.api.max_question_chars} characters")
     top_k = request.top_k or limits.retrieval.default_top_k
     if top_k > limits.retrieval.max_top_k:
         raise InvalidRequest(f"top_k must be at most {limits.retrieval.max_top_k}, got {top_k}")
@@ -41,28 +44,33 @@ async def ask(request: AskRequest, container: ContainerDep) -> AskResponse | Eve
             raise InvalidRequest(str(exc)) from exc
     answers = container.answers
     if not request.stream:
-        result = await answers.ask(request.question, top_k, request.mode, request.filters)
-        return to_response(result, request.include_prompt)
+        result = await answers.ask(asked, top_k, request.mode, request.filters)
+        return to_response(result, request)
 
-    prepared = await answers.prepare(request.question, top_k, request.mode, request.filters)
+    prepared = await answers.prepare(asked, top_k, request.mode, request.filters)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         if prepared.abstained is not None:
-            yield done_event(to_response(prepared.abstained, request.include_prompt).model_dump())
+            yield done_event(to_response(prepared.abstained, request).model_dump())
             return
         parts = []
         async for token in answers.stream(prepared):
             parts.append(token)
             yield token_event(token)
         result = await answers.finish(prepared, "".join(parts))
-        yield done_event(to_response(result, request.include_prompt).model_dump())
+        yield done_event(to_response(result, request).model_dump())
 
     return event_stream(events)
 
 
-def to_response(result: AnswerWithOmissions, include_prompt: bool) -> AskResponse:
+def to_response(result: AnswerWithOmissions, request: AskRequest) -> AskResponse:
     answer = result.answer
+    answers = None
+    if request.questions is not None:
+        texts = result.per_question or (None,) * len(request.questions)
+        answers = [QuestionAnswer(question=q, answer=a) for q, a in zip(request.questions, texts, strict=True)]
     return AskResponse(
+        answers=answers,
         answer=answer.answer,
         answerable=answer.answerable,
         abstention_reason=answer.abstention_reason,
@@ -100,6 +108,6 @@ def to_response(result: AnswerWithOmissions, include_prompt: bool) -> AskRespons
             for item in result.support
         ],
         raw_answer=answer.raw_answer,
-        prompt=answer.prompt if include_prompt else None,
+        prompt=answer.prompt if request.include_prompt else None,
         timings_ms=answer.timings_ms,
     )

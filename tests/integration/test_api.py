@@ -253,3 +253,17 @@ def test_off_topic_question_abstains_without_calling_the_model(client: TestClien
     body = client.post("/ask", json={"question": "Which football club won the 1999 Champions League final?"}).json()
     assert body["answerable"] is False and body["sources"] == [] and body["raw_answer"] == ""
     assert "nothing relevant enough" in body["abstention_reason"] and "generate_ms" not in body["timings_ms"]
+
+
+def test_several_questions_in_one_request(client: TestClient) -> None:
+    questions = ["How thick is the Aletsch glacier ice at Konkordiaplatz?", "Who decoded the honeybee waggle dance?"]
+    response = client.post("/ask", json={"questions": questions, "top_k": 2, "include_prompt": True})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    prompt = body["prompt"]
+    assert prompt.count("BEGININSTRUCTION") == 1 and f"1. {questions[0]}\n2. {questions[1]}" in prompt
+    names = {s["metadata"]["source"].rsplit("/", 1)[-1] for s in body["sources"]}
+    assert {"glacier.txt", "honeybees.md"} <= names  # chunks were retrieved for each question
+    assert [a["question"] for a in body["answers"]] == questions
+    both = client.post("/ask", json={"question": "q", "questions": ["q"]})
+    assert both.status_code == 422 and "either question" in both.json()["error"]["message"]
