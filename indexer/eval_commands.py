@@ -84,3 +84,57 @@ def _print_table(name: str, results: dict[str, ModeResult], default: str) -> Non
         m = result.metrics
         table.add_row(label, f"{m['ndcg@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['mrr@10']:.4f}", f"{result.ms_per_query:.1f}")
     Console().print(table)
+
+
+@eval_app.command("answers")
+def eval_answers(
+    squad: Annotated[Path, typer.Option(help="SQuAD v2 JSON file (dev-v2.0.json).")],
+    limit: Annotated[int, typer.Option(help="questions asked: half answerable, half unanswerable")] = 100,
+    top_k: Annotated[int, typer.Option(help="chunks per question")] = 5,
+    data_dir: Annotated[Path | None, typer.Option(help="keep the index here (default: a scratch dir)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Source recall, citation precision, abstention on unanswerable questions, EM and F1,
+    through the normal pipeline and the configured model (embedded, or RAG_LLM_BASE_URL)."""
+    import asyncio
+
+    from api.container import build_container
+    from indexer.pipeline import Indexer, IndexReport
+    from rag.chunking import TokenChunker
+    from rag.evaluation.answer_eval import evaluate_answers, load_squad
+
+    documents, questions = load_squad(squad, limit)
+    scratch = data_dir or Path(tempfile.mkdtemp(prefix="rag-eval-answers-"))
+    base = load_settings()
+    settings = load_settings(data_dir=scratch, database_url=None, models_dir=base.model_cache_dir.resolve())
+    console.print(f"{len(documents)} paragraphs, {len(questions)} questions, model: {settings.llm.base_url or 'embedded'}")
+
+    async def run() -> dict[str, float | int]:
+        container = await build_container(settings)
+        try:
+            store = container.store
+            chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
+            with store.writer_lock():
+                Indexer(store, chunker).index_documents(documents, IndexReport())
+            with _progress(as_json) as progress:
+                task = progress.add_task("asking", total=len(questions))
+                return await evaluate_answers(
+                    container.answers, questions, top_k, lambda done, _: progress.update(task, completed=done)
+                )
+        finally:
+            await container.close()
+
+    try:
+        metrics = asyncio.run(run())
+    finally:
+        if data_dir is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+    else:
+        table = Table(title=f"answers on {squad.name}")
+        table.add_column("metric")
+        table.add_column("value")
+        for key, value in metrics.items():
+            table.add_row(key, str(value))
+        Console().print(table)

@@ -267,3 +267,19 @@ def test_several_questions_in_one_request(client: TestClient) -> None:
     assert [a["question"] for a in body["answers"]] == questions
     both = client.post("/ask", json={"question": "q", "questions": ["q"]})
     assert both.status_code == 422 and "either question" in both.json()["error"]["message"]
+
+
+def test_answer_evaluation_through_the_pipeline(client: TestClient) -> None:
+    from rag.evaluation.answer_eval import SquadQuestion, evaluate_answers
+
+    glacier = str((CORPUS_DIR / "glacier.txt").resolve())
+    questions = [
+        SquadQuestion("How thick is the Aletsch glacier ice at Konkordiaplatz?", glacier, ["900 metres", "up to 900 metres"]),
+        SquadQuestion("Which football club won the 1999 Champions League final?", "none", []),
+    ]
+    answers = client.app.state.container.answers  # type: ignore[attr-defined]
+    metrics = client.portal.call(evaluate_answers, answers, questions, 3)  # type: ignore[union-attr]
+    assert metrics["questions"] == 2 and metrics["answerable"] == 1
+    assert metrics["source_recall"] == 1.0  # the glacier file is among the sources
+    assert metrics["abstention_accuracy_unanswerable"] == 1.0  # the off-topic question abstains
+    assert 0.0 <= metrics["f1"] <= 1.0 and 0.0 <= metrics["citation_precision"] <= 1.0
