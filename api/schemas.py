@@ -125,14 +125,24 @@ class AskResponse(BaseModel):
 
 
 class SummarizeRequest(StrictModel):
-    text: str = Field(min_length=1, description="The text to summarize.")
+    text: str | None = Field(default=None, min_length=1, description="The text to summarize.")
+    document_id: int | None = Field(default=None, description="Or an indexed document to summarize.")
     words: int = Field(default=130, ge=10, le=1000, description="Target length of the summary in words.")
     stream: bool = Field(
         default=False,
         description="Answer as server-sent events: `token` events, then a `done` event with the SummarizeResponse.",
     )
 
-    _text_not_blank = field_validator("text")(_not_blank)
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, value: str | None) -> str | None:
+        return None if value is None else _not_blank(value)
+
+    @model_validator(mode="after")
+    def _one_of_text_or_document(self) -> SummarizeRequest:
+        if (self.text is None) == (self.document_id is None):
+            raise ValueError("give either text or document_id")
+        return self
 
 
 class SummarizeResponse(BaseModel):

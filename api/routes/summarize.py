@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest
 from api.schemas import SummarizeRequest, SummarizeResponse
 from api.streaming import STREAM_RESPONSES, done_event, event_stream, token_event
+from rag.errors import NotFoundError
 from rag.summarization import Summary
 
 router = APIRouter(tags=["summaries"])
@@ -18,20 +21,32 @@ router = APIRouter(tags=["summaries"])
 
 @router.post("/summarize", response_model=SummarizeResponse, responses={**ERROR_RESPONSES, **STREAM_RESPONSES})
 async def summarize(request: SummarizeRequest, container: ContainerDep) -> SummarizeResponse | EventSourceResponse:
-    """Summarize the text in around `words` words; text longer than the model's
+    """Summarize the text (or an indexed document) in around `words` words; text longer than the model's
     context is summarized in pieces, then the pieces' summaries together."""
-    limit = container.settings.api.max_summarize_chars
-    if len(request.text) > limit:
-        raise InvalidRequest(f"text is longer than {limit} characters")
+    if request.document_id is not None:
+        text = await anyio.to_thread.run_sync(_document_text, container, request.document_id)
+    else:
+        text = request.text or ""
+        limit = container.settings.api.max_summarize_chars
+        if len(text) > limit:
+            raise InvalidRequest(f"text is longer than {limit} characters")
     if not request.stream:
-        summary = await container.summarizer.summarize(request.text, request.words)
+        summary = await container.summarizer.summarize(text, request.words)
         return SummarizeResponse(summary=summary.summary, rounds=summary.rounds)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async for item in container.summarizer.stream(request.text, request.words):
+        async for item in container.summarizer.stream(text, request.words):
             if isinstance(item, Summary):
                 yield done_event(SummarizeResponse(summary=item.summary, rounds=item.rounds).model_dump())
             else:
                 yield token_event(item)
 
     return event_stream(events)
+
+
+def _document_text(container: Container, document_id: int) -> str:
+    with container.store.session() as repo:
+        text = repo.document_text(document_id)
+    if text is None:
+        raise NotFoundError(f"document {document_id} does not exist")
+    return text

@@ -134,6 +134,26 @@ class DocumentRepository:
         rows = self.session.execute(select(Chunk.id, Chunk.text).where(Chunk.id.in_(ids)))
         return {chunk_id: text for chunk_id, text in rows}
 
+    def document_text(self, document_id: int) -> str | None:
+        """A document's text rebuilt from its chunks (overlaps removed by their offsets)."""
+        if self.session.get(Document, document_id) is None:
+            return None
+        rows = self.session.execute(
+            select(Chunk.text, Chunk.start_char, Chunk.end_char)
+            .where(Chunk.document_id == document_id)
+            .order_by(Chunk.ordinal)
+        )
+        parts: list[str] = []
+        cursor = 0
+        for text, start, end in rows:
+            if end <= cursor:
+                continue
+            if parts and start > cursor:
+                parts.append("\n\n")  # only whitespace lies between chunks
+            parts.append(text[max(0, cursor - start) :])
+            cursor = end
+        return "".join(parts)
+
     def get_document(self, document_id: int) -> Document | None:
         return self.session.get(Document, document_id)
 

@@ -283,3 +283,18 @@ def test_answer_evaluation_through_the_pipeline(client: TestClient) -> None:
     assert metrics["source_recall"] == 1.0  # the glacier file is among the sources
     assert metrics["abstention_accuracy_unanswerable"] == 1.0  # the off-topic question abstains
     assert 0.0 <= metrics["f1"] <= 1.0 and 0.0 <= metrics["citation_precision"] <= 1.0
+
+
+def test_summarize_an_indexed_document(client: TestClient) -> None:
+    listing = client.get("/documents", params={"limit": 100}).json()
+    printing = next(d for d in listing["documents"] if d["source"].endswith("printing.md"))
+    assert printing["chunk_count"] > 1  # rebuilt from several overlapping chunks
+    with client.app.state.container.store.session() as repo:  # type: ignore[attr-defined]
+        rebuilt = repo.document_text(printing["id"])
+    original = (CORPUS_DIR / "printing.md").read_text().split("---\n", 2)[2]
+    assert " ".join(rebuilt.split()) == " ".join(original.split())
+    response = client.post("/summarize", json={"document_id": printing["id"], "words": 30})
+    assert response.status_code == 200 and response.json()["summary"]
+    assert client.post("/summarize", json={"document_id": 999999}).status_code == 404
+    both = client.post("/summarize", json={"text": "x", "document_id": printing["id"]})
+    assert both.status_code == 422 and "either text or document_id" in both.json()["error"]["message"]
