@@ -125,7 +125,20 @@ class OpenAICompatibleLLM:
     ) -> AsyncIterator[str]:
         model = await self.model()
         try:
-            stream = await self._client.chat.completions.create(
+            if self.mode == "completion":
+                completions = await self._client.completions.create(
+                    model=model,
+                    prompt=llama2_chat_prompt(prompt, system),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=COMPLETION_STOP_SEQUENCES,
+                    stream=True,
+                )
+                async for part in completions:
+                    if part.choices and part.choices[0].text:
+                        yield part.choices[0].text
+                return
+            chat = await self._client.chat.completions.create(
                 model=model,
                 messages=_messages(prompt, system),
                 max_tokens=max_tokens,
@@ -133,7 +146,7 @@ class OpenAICompatibleLLM:
                 stop=CHAT_STOP_SEQUENCES,
                 stream=True,
             )
-            async for event in stream:
+            async for event in chat:
                 if event.choices and event.choices[0].delta.content:
                     yield event.choices[0].delta.content
         except openai.APIError as exc:

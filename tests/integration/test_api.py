@@ -298,3 +298,20 @@ def test_summarize_an_indexed_document(client: TestClient) -> None:
     assert client.post("/summarize", json={"document_id": 999999}).status_code == 404
     both = client.post("/summarize", json={"text": "x", "document_id": printing["id"]})
     assert both.status_code == 422 and "either text or document_id" in both.json()["error"]["message"]
+
+
+def test_raw_completion_mode_generates_and_streams(client: TestClient) -> None:
+    from rag.llm.client import OpenAICompatibleLLM
+
+    base_url = client.app.state.container.llm.base_url  # type: ignore[attr-defined]
+
+    async def run() -> tuple[int, int, str]:
+        llm = OpenAICompatibleLLM(base_url, None, mode="completion")
+        generation = await llm.generate("What colour is the sky?", "You are helpful.", 16, 0.0)
+        streamed = "".join([token async for token in llm.stream("What colour is the sky?", "You are helpful.", 16, 0.0)])
+        await llm.close()
+        return generation.prompt_tokens, generation.completion_tokens, streamed
+
+    prompt_tokens, completion_tokens, streamed = client.portal.call(run)  # type: ignore[union-attr]
+    assert prompt_tokens > 10 and 0 < completion_tokens <= 16  # the [INST] wrapper was sent
+    assert isinstance(streamed, str)
