@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from indexer.pipeline import Indexer, IndexReport
-from rag.chunking import TokenChunker
 from rag.config import load_settings
 from rag.embedding import make_embedder
 from rag.store import KnowledgeStore
@@ -59,9 +58,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         settings = load_settings(data_dir=Path(scratch), database_url=None, models_dir=base.model_cache_dir.resolve())
         store = KnowledgeStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
-        chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
         with store.writer_lock():
-            Indexer(store, chunker).index_documents(documents, IndexReport())
+            Indexer(store).index_documents(documents, IndexReport())
         inside_scores, outside_scores = best_similarities(store, in_corpus), best_similarities(store, outside)
         store.close()
     threshold = float(np.quantile(inside_scores, 1 - KEEP_IN_CORPUS))

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from indexer.pipeline import Indexer, IndexReport
-from rag.chunking import TokenChunker
 from rag.config import load_settings
 from rag.embedding import make_embedder
 from rag.evaluation.beir import load_beir
@@ -43,14 +42,13 @@ def main() -> None:
         embedder = make_embedder(settings.embedding, settings.model_cache_dir)
         embedder.embed(["warm up"])  # model loading is not indexing
         store = KnowledgeStore(settings, embedder)
-        chunker = TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
         documents = dataset.documents()
         if args.limit:
             documents = itertools.islice(documents, args.limit)
         report = IndexReport()
         started = time.perf_counter()
         with store.writer_lock():
-            Indexer(store, chunker).index_documents(documents, report)
+            Indexer(store).index_documents(documents, report)
         index_seconds = time.perf_counter() - started
 
         with store.session() as repo:

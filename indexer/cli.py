@@ -18,7 +18,6 @@ from indexer.eval_commands import eval_app
 from indexer.metadata import parse_meta_options
 from indexer.pipeline import Indexer, IndexReport, RunOptions
 from indexer.readers import ReaderOptions
-from rag.chunking import TokenChunker
 from rag.config import Settings, load_settings
 from rag.embedding import make_embedder
 from rag.errors import RAGError
@@ -84,9 +83,8 @@ def index(
         raise typer.BadParameter(str(exc), param_hint="--meta") from exc
     try:
         store = _open_store(settings)
-        chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
         found = list(discover(paths, settings.indexing.max_file_bytes))
-        report = _run_with_progress(Indexer(store, chunker), found, paths, options, quiet=as_json)
+        report = _run_with_progress(Indexer(store), found, paths, options, quiet=as_json)
         store.close()
     except RAGError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -143,9 +141,8 @@ def delete(
     settings = load_settings()
     _setup_logging(settings)
     store = _open_store(settings)
-    chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
     resolved = [s if "#" in s or ":" in s.split("/", 1)[0] else str(Path(s).resolve()) for s in sources]
-    removed = Indexer(store, chunker).delete_sources(resolved)
+    removed = Indexer(store).delete_sources(resolved)
     store.close()
     console.print(f"removed {removed} document(s)")
     raise typer.Exit(0 if removed else 1)

@@ -100,7 +100,6 @@ def eval_answers(
 
     from api.container import build_container
     from indexer.pipeline import Indexer, IndexReport
-    from rag.chunking import TokenChunker
     from rag.evaluation.answer_eval import evaluate_answers, load_squad
 
     documents, questions = load_squad(squad, limit)
@@ -113,9 +112,8 @@ def eval_answers(
         container = await build_container(settings)
         try:
             store = container.store
-            chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
             with store.writer_lock():
-                Indexer(store, chunker).index_documents(documents, IndexReport())
+                Indexer(store).index_documents(documents, IndexReport())
             with _progress(as_json) as progress:
                 task = progress.add_task("asking", total=len(questions))
                 return await evaluate_answers(

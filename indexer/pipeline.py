@@ -79,9 +79,11 @@ class RunOptions:
 
 
 class Indexer:
-    def __init__(self, store: KnowledgeStore, chunker: TokenChunker) -> None:
+    def __init__(self, store: KnowledgeStore, chunker: TokenChunker | None = None) -> None:
+        """The chunker defaults to the store's settings, which its index manifest records."""
         self.store = store
-        self.chunker = chunker
+        chunking = store.settings.chunking
+        self.chunker = chunker or TokenChunker(store.embedder, chunking.max_tokens, chunking.overlap_tokens)
         self._last_save = time.monotonic()
 
     def index_paths(

@@ -59,6 +59,3 @@ class ContextBudget:
             if used > self.prompt_tokens:
                 return list(blocks[:position]), list(blocks[position:])
         return list(blocks), []
-
-    def fits(self, prompt: str) -> bool:
-        return self.count_tokens(prompt) <= self.prompt_tokens

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from indexer.pipeline import Indexer, IndexReport
-from rag.chunking import TokenChunker
 from rag.config import RetrievalMode, Settings
 from rag.embedding import Embedder
 from rag.evaluation.beir import SOURCE_PREFIX, BeirDataset
@@ -42,8 +41,7 @@ class ModeResult:
 def index_dataset(
     store: KnowledgeStore, settings: Settings, dataset: BeirDataset, progress: Progress | None = None
 ) -> IndexReport:
-    chunker = TokenChunker(store.embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
-    indexer = Indexer(store, chunker)
+    indexer = Indexer(store)
     report = IndexReport()
 
     def counted() -> Iterator[SourceDocument]:

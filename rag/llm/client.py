@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
@@ -84,71 +84,58 @@ class OpenAICompatibleLLM:
             return False
         return True
 
+    async def _create(
+        self, prompt: str, system: str | None, max_tokens: int, temperature: float, stream: bool
+    ) -> Any:
+        """One request in the configured prompt mode; the caller translates API errors."""
+        model = await self.model()
+        if self.mode == "completion":
+            return await self._client.completions.create(
+                model=model,
+                prompt=llama2_chat_prompt(prompt, system),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=COMPLETION_STOP_SEQUENCES,
+                stream=stream,
+            )
+        return await self._client.chat.completions.create(
+            model=model,
+            messages=_messages(prompt, system),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=CHAT_STOP_SEQUENCES,
+            stream=stream,
+        )
+
     async def generate(
         self, prompt: str, system: str | None, max_tokens: int, temperature: float
     ) -> Generation:
-        model = await self.model()
         try:
-            if self.mode == "completion":
-                completion = await self._client.completions.create(
-                    model=model,
-                    prompt=llama2_chat_prompt(prompt, system),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=COMPLETION_STOP_SEQUENCES,
-                )
-                choice_text = completion.choices[0].text
-                finish = completion.choices[0].finish_reason
-                usage = completion.usage
-            else:
-                chat = await self._client.chat.completions.create(
-                    model=model,
-                    messages=_messages(prompt, system),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=CHAT_STOP_SEQUENCES,
-                )
-                choice_text = chat.choices[0].message.content or ""
-                finish = chat.choices[0].finish_reason
-                usage = chat.usage
+            response = await self._create(prompt, system, max_tokens, temperature, stream=False)
         except openai.APIError as exc:
             raise _translate(exc) from exc
+        choice = response.choices[0]
+        text = choice.text if self.mode == "completion" else choice.message.content
+        usage = response.usage
         return Generation(
-            text=choice_text.strip(),
+            text=(text or "").strip(),
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
-            finish_reason=finish,
+            finish_reason=choice.finish_reason,
         )
 
     async def stream(
         self, prompt: str, system: str | None, max_tokens: int, temperature: float
     ) -> AsyncIterator[str]:
-        model = await self.model()
         try:
-            if self.mode == "completion":
-                completions = await self._client.completions.create(
-                    model=model,
-                    prompt=llama2_chat_prompt(prompt, system),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=COMPLETION_STOP_SEQUENCES,
-                    stream=True,
-                )
-                async for part in completions:
-                    if part.choices and part.choices[0].text:
-                        yield part.choices[0].text
-                return
-            chat = await self._client.chat.completions.create(
-                model=model,
-                messages=_messages(prompt, system),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=CHAT_STOP_SEQUENCES,
-                stream=True,
-            )
-            async for event in chat:
-                if event.choices and event.choices[0].delta.content:
-                    yield event.choices[0].delta.content
+            parts = await self._create(prompt, system, max_tokens, temperature, stream=True)
+            async for part in parts:
+                if not part.choices:
+                    continue
+                choice = part.choices[0]
+                token = choice.text if self.mode == "completion" else choice.delta.content
+                if token:
+                    yield token
         except openai.APIError as exc:
             raise _translate(exc) from exc
 

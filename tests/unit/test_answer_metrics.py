@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evaluation.answer_metrics import QuestionOutcome, exact_match, normalize_answer, summarize, token_f1
+from rag.evaluation.answer_metrics import (
+    QuestionOutcome,
+    exact_match,
+    normalize_answer,
+    summarize,
+    token_f1,
+)
 
 
 def test_squad_normalisation_and_scores() -> None:
