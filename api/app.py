@@ -10,7 +10,8 @@ from fastapi import FastAPI
 import rag
 from api.container import build_container
 from api.errors import install_error_handlers
-from api.routes import ask, documents, health, summarize
+from api.observability import ObservabilityMiddleware
+from api.routes import ask, collections, documents, health, jobs, metrics, summarize
 from rag.config import Settings, load_settings
 
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (ask, summarize, documents, health):
+    app.add_middleware(ObservabilityMiddleware, request_timeout_s=settings.api.request_timeout_s)
+    for module in (ask, summarize, documents, jobs, collections, health, metrics):
         app.include_router(module.router)
     return app

@@ -9,43 +9,68 @@ from pathlib import Path
 
 import anyio
 
+from indexer.jobs import QUEUED, IngestionJobs
 from rag.answering import AnswerService
+from rag.auth import ApiKeyStore
 from rag.config import Settings
 from rag.context_budget import ContextBudget, tokenizer_counter
 from rag.embedding import make_embedder
+from rag.knowledge_base import KnowledgeBase
 from rag.llm.client import OpenAICompatibleLLM
 from rag.llm.embedded_server import EmbeddedVLLMServer
 from rag.reranking import CrossEncoderReranker
 from rag.retrieval import Retriever
-from rag.store import KnowledgeStore
 from rag.summarization import Summarizer
 
 logger = logging.getLogger(__name__)
 
 WATCHDOG_INTERVAL_S = 5.0
+RETRY_DELAY_S = 5.0
 
 
 @dataclass
 class Container:
     settings: Settings
-    store: KnowledgeStore
+    knowledge: KnowledgeBase
+    keys: ApiKeyStore
+    jobs: IngestionJobs
     llm: OpenAICompatibleLLM
     answers: AnswerService
     summarizer: Summarizer
     embedded: EmbeddedVLLMServer | None = None
-    _watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    _job_queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, repr=False)
 
     async def close(self) -> None:
-        if self._watchdog:
-            self._watchdog.cancel()
+        for task in self._tasks:
+            task.cancel()
         await self.llm.close()
         if self.embedded:
             await anyio.to_thread.run_sync(self.embedded.stop)
-        self.store.close()
+        self.knowledge.close()
 
-    def start_watchdog(self) -> None:
+    def start_background_tasks(self) -> None:
         if self.embedded:
-            self._watchdog = asyncio.create_task(self._restart_when_dead(self.embedded))
+            self._tasks.append(asyncio.create_task(self._restart_when_dead(self.embedded)))
+        for job_id in self.jobs.pending():
+            self._job_queue.put_nowait(job_id)
+        self._tasks.append(asyncio.create_task(self._run_jobs()))
+
+    def enqueue_job(self, job_id: str) -> None:
+        self._job_queue.put_nowait(job_id)
+
+    async def _run_jobs(self) -> None:
+        """Ingestion jobs one at a time, off the event loop; a retried job waits its turn again."""
+        loop = asyncio.get_running_loop()
+        while True:
+            job_id = await self._job_queue.get()
+            try:
+                outcome = await anyio.to_thread.run_sync(self.jobs.run, job_id)
+            except Exception:
+                logger.exception("ingestion job %s crashed the worker step", job_id)
+                continue
+            if outcome is not None and outcome.status == QUEUED:
+                loop.call_later(RETRY_DELAY_S * outcome.attempts, self._job_queue.put_nowait, job_id)
 
     async def _restart_when_dead(self, server: EmbeddedVLLMServer) -> None:
         while True:
@@ -78,7 +103,7 @@ async def build_container(settings: Settings) -> Container:
         embedded.start()  # loads in parallel with the embedder and the database
     try:
         embedder = make_embedder(settings.embedding, settings.model_cache_dir)
-        store = await anyio.to_thread.run_sync(KnowledgeStore, settings, embedder)
+        knowledge = await anyio.to_thread.run_sync(KnowledgeBase, settings, embedder)
         if embedded:
             await anyio.to_thread.run_sync(embedded.wait_ready, settings.llm.embedded_startup_timeout_s)
     except BaseException:
@@ -101,11 +126,29 @@ async def build_container(settings: Settings) -> Container:
     )
     container = Container(
         settings=settings,
-        store=store,
+        knowledge=knowledge,
+        keys=ApiKeyStore(knowledge.shared.sessions),
+        jobs=IngestionJobs(
+            knowledge, settings.data_dir / "uploads", settings.api.job_lock_wait_s, settings.api.job_max_attempts
+        ),
         llm=llm,
-        answers=AnswerService(Retriever(store, settings.retrieval, reranker), llm, settings.llm, budget),
+        answers=AnswerService(Retriever(knowledge, settings.retrieval, reranker), llm, settings.llm, budget),
         summarizer=Summarizer(llm, settings.llm, budget),
         embedded=embedded,
     )
-    container.start_watchdog()
+    if settings.api.auth == "keys":
+        await anyio.to_thread.run_sync(print_first_admin_key, container.keys)
+    container.start_background_tasks()
     return container
+
+
+def print_first_admin_key(keys: ApiKeyStore) -> None:
+    """On the very first start with keys required, make an admin key and show it once."""
+    if keys.count():
+        return
+    created = keys.create("first-admin", [], admin=True)
+    logger.warning(
+        "no API key existed, so an admin key was created. It is shown only now; keep it:\n\n"
+        "    %s\n\nSend it as `Authorization: Bearer <key>`; make more with `rag keys create`.",
+        created.key,
+    )

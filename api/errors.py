@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from api.auth import AuthenticationError, ForbiddenError
 from api.schemas import ErrorResponse
 from rag.errors import (
     ConfigurationError,
@@ -24,11 +25,14 @@ from rag.errors import (
 logger = logging.getLogger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one"},
+    403: {"model": ErrorResponse, "description": "The API key may not do this"},
     404: {"model": ErrorResponse, "description": "Not found"},
     422: {"model": ErrorResponse, "description": "Invalid request"},
     500: {"model": ErrorResponse, "description": "Internal error"},
     502: {"model": ErrorResponse, "description": "The model server gave an unusable answer"},
     503: {"model": ErrorResponse, "description": "The model server or the service is not available; see Retry-After"},
+    504: {"model": ErrorResponse, "description": "The request took longer than the configured limit"},
 }
 
 
@@ -36,6 +40,10 @@ class InvalidRequest(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class PayloadTooLarge(InvalidRequest):
+    """An upload over the configured size (413)."""
 
 
 def error_json(status: int, kind: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -55,12 +63,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidRequest)
     async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
+        if isinstance(exc, PayloadTooLarge):
+            return error_json(413, "payload_too_large", exc.message)
         return error_json(422, "invalid_request", exc.message)
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         kind = "not_found" if exc.status_code == 404 else "http_error"
         return error_json(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(AuthenticationError)
+    async def _unauthenticated(_: Request, exc: AuthenticationError) -> JSONResponse:
+        return error_json(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(ForbiddenError)
+    async def _forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
+        return error_json(403, "forbidden", str(exc))
 
     @app.exception_handler(NotFoundError)
     async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+
+CollectionName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"), Field(examples=["default"])
+]
 
 
 class StrictModel(BaseModel):
@@ -36,6 +41,12 @@ class AskRequest(StrictModel):
     )
     mode: Literal["dense", "bm25", "hybrid"] | None = Field(
         default=None, description="Retrieval mode; default from settings (hybrid)."
+    )
+    collections: list[CollectionName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="Collections to search; default: every collection the API key may see.",
     )
     filters: dict[str, Any] | None = Field(
         default=None,
@@ -164,6 +175,7 @@ class HealthResponse(BaseModel):
 
 class DocumentOut(BaseModel):
     id: int
+    collection: str
     source: str
     metadata: dict[str, Any]
     content_hash: str
@@ -187,3 +199,28 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class JobOut(BaseModel):
+    id: str
+    collection: str
+    source: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    stage: str = Field(description="What the job is doing: queued, reading, embedding, done, ...")
+    attempts: int
+    report: dict[str, Any] | None = Field(
+        default=None, description="The indexing summary: added, updated, unchanged, chunks_embedded, failed."
+    )
+    error: str | None = None
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class CollectionOut(BaseModel):
+    name: str
+    documents: int
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut]

@@ -21,7 +21,10 @@ from indexer.readers import ReaderOptions
 from rag.config import Settings, load_settings
 from rag.embedding import make_embedder
 from rag.errors import RAGError
-from rag.store import KnowledgeStore
+from rag.auth import ApiKeyStore, KeyInfo
+from rag.collections import DEFAULT_COLLECTION, InvalidCollectionName, validate_collection_name
+from rag.knowledge_base import KnowledgeBase
+from rag.store import KnowledgeStore, SharedDatabase
 
 app = typer.Typer(
     help="Contextual RAG: index documents and answer questions from them.",
@@ -30,27 +33,49 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Prepare the packaged models.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 app.add_typer(eval_app, name="eval")
 
 console = Console(stderr=True)
 logger = logging.getLogger("rag.cli")
 
 
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False)],
-        force=True,
-    )
+CollectionOption = Annotated[
+    str, typer.Option("--collection", "-c", help="Collection (its own vector and keyword indexes).")
+]
+
+
+def _setup_logging(settings: Settings, with_request_ids: bool = False) -> None:
+    handler: logging.Handler
+    if settings.log_format == "json":
+        from api.observability import JsonLogFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler = RichHandler(console=console, show_path=False)
+        if with_request_ids:
+            handler.setFormatter(logging.Formatter("[%(request_id)s] %(message)s"))
+    if with_request_ids:
+        from api.observability import RequestIdFilter
+
+        handler.addFilter(RequestIdFilter())
+    logging.basicConfig(level=settings.log_level, format="%(message)s", handlers=[handler], force=True)
     for noisy in ("httpx", "sentence_transformers", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _open_store(settings: Settings) -> KnowledgeStore:
-    return KnowledgeStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
+def _open_store(settings: Settings, collection: str = DEFAULT_COLLECTION) -> KnowledgeStore:
+    try:
+        validate_collection_name(collection)
+    except InvalidCollectionName as exc:
+        raise typer.BadParameter(str(exc), param_hint="--collection") from exc
+    return KnowledgeStore(
+        settings, make_embedder(settings.embedding, settings.model_cache_dir), collection=collection
+    )
 
 
 @app.command()
@@ -66,6 +91,7 @@ def index(
     csv_text_column: Annotated[
         str | None, typer.Option(help="CSV column holding the text (default: text, content or body).")
     ] = None,
+    collection: CollectionOption = DEFAULT_COLLECTION,
 ) -> None:
     """Index files; unchanged documents are skipped, changed ones re-embedded.
 
@@ -82,7 +108,7 @@ def index(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--meta") from exc
     try:
-        store = _open_store(settings)
+        store = _open_store(settings, collection)
         found = list(discover(paths, settings.indexing.max_file_bytes))
         report = _run_with_progress(Indexer(store), found, paths, options, quiet=as_json)
         store.close()
@@ -136,11 +162,12 @@ def _print_report(report: IndexReport) -> None:
 @app.command()
 def delete(
     sources: Annotated[list[str], typer.Argument(help="Document sources: file paths, folders or FILE#ID.")],
+    collection: CollectionOption = DEFAULT_COLLECTION,
 ) -> None:
     """Remove documents (and their chunks and vectors) by source."""
     settings = load_settings()
     _setup_logging(settings)
-    store = _open_store(settings)
+    store = _open_store(settings, collection)
     resolved = [s if "#" in s or ":" in s.split("/", 1)[0] else str(Path(s).resolve()) for s in sources]
     removed = Indexer(store).delete_sources(resolved)
     store.close()
@@ -151,16 +178,26 @@ def delete(
 @app.command()
 def check(
     repair: Annotated[bool, typer.Option("--repair", help="Fix what is found.")] = False,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="One collection (default: every one).")
+    ] = None,
 ) -> None:
-    """Compare the SQL chunks with the faiss vector ids."""
+    """Compare the SQL chunks with the faiss vector ids, per collection (one JSON line each)."""
     settings = load_settings()
     _setup_logging(settings)
-    store = _open_store(settings)
-    with store.writer_lock():
-        report = store.check(repair=repair)
-    store.close()
-    typer.echo(json.dumps(report.__dict__ | {"consistent": report.consistent}))
-    raise typer.Exit(0 if report.consistent or report.repaired else 1)
+    embedder = make_embedder(settings.embedding, settings.model_cache_dir)
+    knowledge = KnowledgeBase(settings, embedder)
+    names = [collection] if collection else knowledge.collection_names()
+    healthy = True
+    for name in names:
+        store = knowledge.writer(name)
+        with store.writer_lock():
+            report = store.check(repair=repair)
+        store.close()
+        healthy = healthy and (report.consistent or report.repaired)
+        typer.echo(json.dumps({"collection": name} | report.__dict__ | {"consistent": report.consistent}))
+    knowledge.close()
+    raise typer.Exit(0 if healthy else 1)
 
 
 @app.command()
@@ -174,12 +211,14 @@ def serve(
     from api.app import create_app
 
     settings = load_settings()
-    _setup_logging(settings)
+    _setup_logging(settings, with_request_ids=True)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers go through the handler above (request ids, JSON)
+        access_log=False,  # the service logs each request itself, with its id
         timeout_graceful_shutdown=10,
     )
 
@@ -217,3 +256,53 @@ def db_downgrade(revision: str = "base") -> None:
     from rag.storage import database
 
     database.downgrade(load_settings().resolved_database_url, revision)
+
+
+def _key_store() -> ApiKeyStore:
+    settings = load_settings()
+    return ApiKeyStore(SharedDatabase.open(settings).sessions)
+
+
+@keys_app.command("create")
+def keys_create(
+    collections: Annotated[
+        str, typer.Option(help="Comma-separated collections the key may see and write, e.g. a,b.")
+    ] = "",
+    admin: Annotated[bool, typer.Option("--admin", help="Every collection, and /metrics.")] = False,
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+) -> None:
+    """Create a key and print it once (only its SHA-256 is stored)."""
+    try:
+        created = _key_store().create(name or "key", collections.split(","), admin=admin)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--collections") from exc
+    scope = "admin (every collection)" if admin else ", ".join(created.info.collections)
+    console.print(f"key {created.info.id} ({created.info.prefix}…) for {scope}; it is shown only now:")
+    typer.echo(created.key)
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The keys (prefix, scope, state); never the keys themselves."""
+    keys = _key_store().list()
+    if as_json:
+        typer.echo(json.dumps([key.__dict__ for key in keys]))
+        return
+    table = Table("id", "name", "prefix", "scope", "created", "revoked")
+    for key in keys:
+        table.add_row(str(key.id), key.name, key.prefix, _scope(key), key.created_at[:19], (key.revoked_at or "")[:19])
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix (from `rag keys list`).")]) -> None:
+    """Revoke a key: it stops working at once."""
+    revoked = _key_store().revoke(key)
+    if revoked is None:
+        console.print(f"[red]error:[/red] no active key {key!r}")
+        raise typer.Exit(1)
+    console.print(f"revoked key {revoked.id} ({revoked.prefix}…)")
+
+
+def _scope(key: KeyInfo) -> str:
+    return "admin" if key.admin else ",".join(key.collections)

@@ -100,6 +100,7 @@ def eval_answers(
 
     from api.container import build_container
     from indexer.pipeline import Indexer, IndexReport
+    from rag.collections import DEFAULT_COLLECTION
     from rag.evaluation.answer_eval import evaluate_answers, load_squad
 
     documents, questions = load_squad(squad, limit)
@@ -111,9 +112,10 @@ def eval_answers(
     async def run() -> dict[str, float | int]:
         container = await build_container(settings)
         try:
-            store = container.store
+            store = container.knowledge.writer(DEFAULT_COLLECTION)
             with store.writer_lock():
                 Indexer(store).index_documents(documents, IndexReport())
+            store.close()
             with _progress(as_json) as progress:
                 task = progress.add_task("asking", total=len(questions))
                 return await evaluate_answers(

@@ -125,6 +125,21 @@ class Indexer:
             self._finish(IndexReport(removed=removed))
         return removed
 
+    def delete_documents(self, document_ids: list[int], lock_wait_s: float = 0.0) -> int:
+        """Remove documents of this store's collection by id; returns how many existed."""
+        with self.store.writer_lock(lock_wait_s):
+            removed_chunks: list[int] = []
+            removed = 0
+            with self.store.session() as repo:
+                for document_id in document_ids:
+                    chunk_ids = repo.delete_document(document_id)
+                    if chunk_ids is not None:
+                        removed += 1
+                        removed_chunks.extend(chunk_ids)
+            self.store.vectors.remove(removed_chunks)
+            self._finish(IndexReport(removed=removed))
+        return removed
+
     def index_documents(
         self, documents: Iterable[SourceDocument], report: IndexReport, finish: bool = True
     ) -> None:

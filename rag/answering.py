@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -64,8 +64,9 @@ class AnswerService:
         top_k: int,
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
+        collections: Sequence[str] | None = None,
     ) -> AnswerWithOmissions:
-        prepared = await self.prepare(question, top_k, mode, filters)
+        prepared = await self.prepare(question, top_k, mode, filters, collections)
         if prepared.abstained is not None:
             return prepared.abstained
         generated_at = time.perf_counter()
@@ -90,6 +91,7 @@ class AnswerService:
         top_k: int,
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
+        collections: Sequence[str] | None = None,
     ) -> PreparedAnswer:
         """Retrieve and build the prompt; ``abstained`` is set when there is nothing to ground on.
         Several questions share one instruction block and the chunks retrieved for each."""
@@ -97,7 +99,9 @@ class AnswerService:
         started = time.perf_counter()
         questions = [question] if isinstance(question, str) else list(question)
         found = [
-            await anyio.to_thread.run_sync(self.retriever.retrieve_with_relevance, q, top_k, mode, filters)
+            await anyio.to_thread.run_sync(
+                self.retriever.retrieve_with_relevance, q, top_k, mode, filters, collections
+            )
             for q in questions
         ]
         chunks = interleave([chunks for chunks, _ in found], top_k * len(questions))
@@ -130,7 +134,7 @@ class AnswerService:
         citations, unverified = match_citations(parsed.cited_groups, prepared.kept)
         attributed_at = time.perf_counter()
         support = await anyio.to_thread.run_sync(
-            attribute, parsed.body, prepared.kept, self.retriever.store.embedder
+            attribute, parsed.body, prepared.kept, self.retriever.embedder
         )
         prepared.timings["attribute_ms"] = _ms_since(attributed_at)
         reason = None if parsed.body else NO_ANSWER

@@ -138,8 +138,25 @@ class RetrievalSettings(BaseModel):
 
 class APISettings(BaseModel):
     host: str = "127.0.0.1"
+    auth: Literal["keys", "off"] = Field(
+        default="keys",
+        description="keys: every endpoint but /health needs an API key (`rag keys create`; the first "
+        "start prints an admin key); off: no keys, every caller sees every collection (trusted local use)",
+    )
     max_question_chars: int = Field(default=4000, gt=0)
     max_summarize_chars: int = Field(default=200_000, gt=0)
+    max_upload_mb: float = Field(default=50.0, gt=0, description="largest file POST /documents accepts")
+    request_timeout_s: float = Field(
+        default=300.0, gt=0, description="a request (not a stream) running longer answers 504"
+    )
+    job_lock_wait_s: float = Field(
+        default=600.0, ge=0, description="how long an ingestion job waits for another writer of its collection"
+    )
+    job_max_attempts: int = Field(default=3, gt=0, description="tries per ingestion job before it fails")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
 
 
 class Settings(BaseSettings):
@@ -156,6 +173,9 @@ class Settings(BaseSettings):
     )
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line, with the request id"
+    )
 
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()

@@ -1,21 +1,46 @@
 """Retrieval: dense (faiss), keyword (BM25) or hybrid (reciprocal rank fusion).
 
 Metadata filters are resolved to chunk ids in SQL first and applied inside
-each search, so top-k still returns k matching chunks.
+each search, so top-k still returns k matching chunks. Several collections are
+searched each in its own indexes; chunk ids are unique across collections, so
+their hits merge by score (cosine for dense, BM25 for keywords) before fusion.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import numpy as np
 
 from rag.config import RetrievalMode, RetrievalSettings
+from rag.embedding import Embedder
 from rag.filters import MetadataFilters, filter_clause
 from rag.reranking import Reranker
-from rag.storage.repository import to_retrieved
+from rag.storage.repository import DocumentRepository, to_retrieved
 from rag.store import KnowledgeStore
+from rag.telemetry import stage
 from rag.types import RetrievedChunk
 
 Hits = list[tuple[int, float]]
+
+
+class SearchableCollections(Protocol):
+    """A KnowledgeStore (one collection) or a KnowledgeBase (all of them)."""
+
+    embedder: Embedder
+
+    def stores(self, collections: Sequence[str] | None = None) -> list[KnowledgeStore]: ...
+
+    def session(self) -> AbstractContextManager[DocumentRepository]: ...
+
+
+def merge_by_score(rankings: list[Hits], limit: int) -> Hits:
+    """The best ``limit`` hits of several rankings whose scores are comparable."""
+    return heapq.nlargest(limit, (hit for hits in rankings for hit in hits), key=lambda hit: hit[1])
 
 
 def reciprocal_rank_fusion(rankings: list[tuple[Hits, float]], k: int) -> Hits:
@@ -29,11 +54,18 @@ def reciprocal_rank_fusion(rankings: list[tuple[Hits, float]], k: int) -> Hits:
 
 class Retriever:
     def __init__(
-        self, store: KnowledgeStore, settings: RetrievalSettings, reranker: Reranker | None = None
+        self,
+        collections: SearchableCollections,
+        settings: RetrievalSettings,
+        reranker: Reranker | None = None,
     ) -> None:
-        self.store = store
+        self.collections = collections
         self.settings = settings
         self.reranker = reranker
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.collections.embedder
 
     def retrieve(
         self,
@@ -41,8 +73,9 @@ class Retriever:
         top_k: int,
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
+        collections: Sequence[str] | None = None,
     ) -> list[RetrievedChunk]:
-        return self.retrieve_with_relevance(question, top_k, mode, filters)[0]
+        return self.retrieve_with_relevance(question, top_k, mode, filters, collections)[0]
 
     def retrieve_with_relevance(
         self,
@@ -50,47 +83,82 @@ class Retriever:
         top_k: int,
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
+        collections: Sequence[str] | None = None,
     ) -> tuple[list[RetrievedChunk], float | None]:
         """The chunks, and the best cosine similarity of any (allowed) chunk to the question:
-        how relevant the best material is, whatever the mode ranked by."""
+        how relevant the best material is, whatever the mode ranked by.
+        ``collections`` None searches every collection."""
         if top_k <= 0:
             raise ValueError(f"top_k must be greater than 0, got {top_k}")
-        self.store.refresh_if_changed()
-        allowed = self._allowed(filters) if filters else None
+        stores = self.collections.stores(collections)
+        if not stores:
+            return [], None
+        for store in stores:
+            store.refresh_if_changed()
+        allowed = self._allowed(filters, stores) if filters else None
         depth = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
-        hits, dense = self._search(question, depth, mode or self.settings.mode, allowed)
-        with self.store.session() as repo:
+        hits, dense = self._search(stores, question, depth, mode or self.settings.mode, allowed)
+        with self.collections.session() as repo:
             stored = repo.chunks_by_ids(chunk_id for chunk_id, _ in hits)
         # A hit whose chunk was deleted since the index was saved is skipped.
         chunks = [to_retrieved(stored[chunk_id], score) for chunk_id, score in hits if chunk_id in stored]
         if self.reranker:
-            chunks = self.reranker.rerank(question, chunks, top_k)
+            with stage("rerank"):
+                chunks = self.reranker.rerank(question, chunks, top_k)
         return chunks, (dense[0][1] if dense else None)
 
-    def search(self, question: str, top_k: int, mode: RetrievalMode, allowed: set[int] | None) -> Hits:
-        return self._search(question, top_k, mode, allowed)[0]
+    def search(
+        self,
+        question: str,
+        top_k: int,
+        mode: RetrievalMode,
+        allowed: set[int] | None,
+        collections: Sequence[str] | None = None,
+    ) -> Hits:
+        return self._search(self.collections.stores(collections), question, top_k, mode, allowed)[0]
 
     def _search(
-        self, question: str, top_k: int, mode: RetrievalMode, allowed: set[int] | None
+        self,
+        stores: list[KnowledgeStore],
+        question: str,
+        top_k: int,
+        mode: RetrievalMode,
+        allowed: set[int] | None,
     ) -> tuple[Hits, Hits]:
         """The ranked hits, and the dense hits they came from (top one at least)."""
-        query = self.store.embedder.embed([question])[0]
+        with stage("embed"):
+            query = self.embedder.embed([question])[0]
+        with stage("search"):
+            return self._ranked(stores, query, question, top_k, mode, allowed)
+
+    def _ranked(
+        self,
+        stores: list[KnowledgeStore],
+        query: np.ndarray,
+        question: str,
+        top_k: int,
+        mode: RetrievalMode,
+        allowed: set[int] | None,
+    ) -> tuple[Hits, Hits]:
+        def dense_hits(k: int) -> Hits:
+            return merge_by_score([store.vectors.search(query, k, allowed) for store in stores], k)
+
+        def keyword_hits(k: int) -> Hits:
+            return merge_by_score([store.keywords.search(question, k, allowed) for store in stores], k)
+
         if mode == "dense":
-            dense = self.store.vectors.search(query, top_k, allowed)
+            dense = dense_hits(top_k)
             return dense, dense
         if mode == "bm25":
-            return self.store.keywords.search(question, top_k, allowed), self.store.vectors.search(query, 1, allowed)
+            return keyword_hits(top_k), dense_hits(1)
         depth = max(top_k, self.settings.candidates)
-        dense = self.store.vectors.search(query, depth, allowed)
+        dense = dense_hits(depth)
         fused = reciprocal_rank_fusion(
-            [
-                (dense, self.settings.dense_weight),
-                (self.store.keywords.search(question, depth, allowed), self.settings.keyword_weight),
-            ],
+            [(dense, self.settings.dense_weight), (keyword_hits(depth), self.settings.keyword_weight)],
             self.settings.rrf_k,
         )
         return fused[:top_k], dense
 
-    def _allowed(self, filters: MetadataFilters) -> set[int]:
-        with self.store.session() as repo:
-            return repo.chunk_ids_where(filter_clause(filters))
+    def _allowed(self, filters: MetadataFilters, stores: list[KnowledgeStore]) -> set[int]:
+        with self.collections.session() as repo:
+            return repo.chunk_ids_where(filter_clause(filters), [store.collection_id for store in stores])

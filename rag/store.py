@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from rag.collections import DEFAULT_COLLECTION, validate_collection_name
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import RAGError
 from rag.keyword_index import BM25KeywordIndex
 from rag.storage import database
-from rag.storage.repository import DocumentRepository
+from rag.storage.repository import DocumentRepository, ensure_collection
 from rag.vector_index import FaissVectorIndex, IndexLayout, IndexManifest
 
 logger = logging.getLogger(__name__)
@@ -43,15 +45,43 @@ class ConsistencyReport:
         return self.missing_vectors == 0 and self.orphan_vectors == 0 and not self.keyword_index_stale
 
 
-class KnowledgeStore:
-    def __init__(self, settings: Settings, embedder: Embedder, migrate: bool = True) -> None:
-        self.settings = settings
-        self.embedder = embedder
+@dataclass(frozen=True)
+class SharedDatabase:
+    """One engine for all the collections of a process."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @classmethod
+    def open(cls, settings: Settings, migrate: bool = True) -> SharedDatabase:
         url = settings.resolved_database_url
         if migrate:
             database.upgrade(url)
-        self.engine: Engine = database.make_engine(url)
-        self.sessions: sessionmaker[Session] = database.make_session_factory(self.engine)
+        engine = database.make_engine(url)
+        return cls(engine, database.make_session_factory(engine))
+
+
+class KnowledgeStore:
+    """One collection: its rows in SQL and its own vector and keyword indexes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        migrate: bool = True,
+        collection: str = DEFAULT_COLLECTION,
+        shared: SharedDatabase | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.collection = validate_collection_name(collection)
+        self._owns_engine = shared is None
+        shared = shared or SharedDatabase.open(settings, migrate)
+        self.engine: Engine = shared.engine
+        self.sessions: sessionmaker[Session] = shared.sessions
+        with database.session_scope(self.sessions) as session:
+            self.collection_id = ensure_collection(session, self.collection)
+        self.index_dir = settings.index_dir / self.collection
         self.manifest = IndexManifest(
             embedder=embedder.identity,
             dimension=embedder.dimension,
@@ -61,26 +91,36 @@ class KnowledgeStore:
         layout = IndexLayout(
             exact_max_vectors=settings.indexing.exact_search_max_vectors, nprobe=settings.indexing.ivf_nprobe
         )
-        self.vectors = FaissVectorIndex.open(settings.index_dir, self.manifest, layout)
+        self.vectors = FaissVectorIndex.open(self.index_dir, self.manifest, layout)
         self._index_mtime = self.vectors.modified_time()
-        self.keywords = BM25KeywordIndex.open(settings.index_dir / "keyword")
+        self.keywords = BM25KeywordIndex.open(self.index_dir / "keyword")
+
+    def stores(self, collections: Sequence[str] | None = None) -> list[KnowledgeStore]:
+        """The stores a retriever searches: this one, if it is among ``collections``."""
+        return [self] if collections is None or self.collection in collections else []
 
     @contextmanager
     def session(self) -> Iterator[DocumentRepository]:
         with database.session_scope(self.sessions) as session:
-            yield DocumentRepository(session)
+            yield DocumentRepository(session, self.collection_id)
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """One writer at a time per data dir (a second indexer fails fast)."""
-        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.settings.index_dir / ".writer.lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise RAGError(
-                    f"another indexer is writing to {self.settings.index_dir}; wait for it to finish"
-                ) from exc
+    def writer_lock(self, wait_s: float = 0.0) -> Iterator[None]:
+        """One writer at a time per collection; a second one waits up to ``wait_s``, then fails."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + wait_s
+        with open(self.index_dir / ".writer.lock", "w") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError as exc:
+                    if time.monotonic() >= deadline:
+                        raise RAGError(
+                            f"another indexer is writing to collection {self.collection!r} "
+                            f"({self.index_dir}); wait for it to finish"
+                        ) from exc
+                    time.sleep(0.5)
             yield
 
     def refresh_if_changed(self) -> bool:
@@ -140,4 +180,5 @@ class KnowledgeStore:
             self.vectors.add(ids, self.embedder.embed([texts[i] for i in ids]))
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()

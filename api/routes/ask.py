@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from api.auth import PrincipalDep, visible_collections
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest
 from api.schemas import (
@@ -26,7 +28,9 @@ router = APIRouter(tags=["questions"])
 
 
 @router.post("/ask", response_model=AskResponse, responses={**ERROR_RESPONSES, **STREAM_RESPONSES})
-async def ask(request: AskRequest, container: ContainerDep) -> AskResponse | EventSourceResponse:
+async def ask(
+    request: AskRequest, container: ContainerDep, principal: PrincipalDep
+) -> AskResponse | EventSourceResponse:
     """Retrieve the chunks closest to the question, send them to the model in bagel's
     BEGININPUT/BEGINCONTEXT format, and return its answer with the cited sources."""
     limits = container.settings
@@ -42,12 +46,14 @@ async def ask(request: AskRequest, container: ContainerDep) -> AskResponse | Eve
             filter_clause(request.filters)
         except FilterError as exc:
             raise InvalidRequest(str(exc)) from exc
+    existing = await anyio.to_thread.run_sync(container.knowledge.collection_names)
+    collections = visible_collections(principal, existing, request.collections)
     answers = container.answers
     if not request.stream:
-        result = await answers.ask(asked, top_k, request.mode, request.filters)
+        result = await answers.ask(asked, top_k, request.mode, request.filters, collections)
         return to_response(result, request)
 
-    prepared = await answers.prepare(asked, top_k, request.mode, request.filters)
+    prepared = await answers.prepare(asked, top_k, request.mode, request.filters, collections)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         if prepared.abstained is not None:

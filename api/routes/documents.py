@@ -1,22 +1,35 @@
-"""GET /documents and /documents/{id}: what is indexed."""
+"""Documents: list, read, upload (indexed in the background) and delete, per collection."""
 
 from __future__ import annotations
 
-import anyio
-from fastapi import APIRouter, Query
+import json
+from typing import Annotated, Any
 
+import anyio
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+
+from api.auth import PrincipalDep, collection_not_found, visible_collections
+from api.container import Container
 from api.deps import ContainerDep
-from api.errors import ERROR_RESPONSES
-from api.schemas import DocumentList, DocumentOut
+from api.errors import ERROR_RESPONSES, InvalidRequest, PayloadTooLarge
+from api.routes.jobs import job_out
+from api.schemas import CollectionName, DocumentList, DocumentOut, JobOut
+from indexer.pipeline import Indexer
+from indexer.uploads import UnsupportedUpload, UploadPayload, check_supported, safe_filename, text_source
+from rag.auth import Principal
+from rag.collections import DEFAULT_COLLECTION
 from rag.errors import NotFoundError
 from rag.storage.models import Document
 
 router = APIRouter(tags=["documents"])
 
+_READ_BLOCK = 1 << 20
 
-def _out(document: Document, chunk_count: int) -> DocumentOut:
+
+def _out(document: Document, collection: str, chunk_count: int) -> DocumentOut:
     return DocumentOut(
         id=document.id,
+        collection=collection,
         source=document.source,
         metadata=document.meta,
         content_hash=document.content_hash,
@@ -29,27 +42,139 @@ def _out(document: Document, chunk_count: int) -> DocumentOut:
 @router.get("/documents", response_model=DocumentList, responses=ERROR_RESPONSES)
 async def list_documents(
     container: ContainerDep,
+    principal: PrincipalDep,
+    collection: Annotated[CollectionName | None, Query(description="Only this collection.")] = None,
     offset: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=500),
 ) -> DocumentList:
+    """The documents of the collections this key may see, oldest first."""
+
     def load() -> DocumentList:
-        with container.store.session() as repo:
-            rows = repo.list_documents(offset, limit)
-            total = repo.count_documents()
-            return DocumentList(
-                total=total, offset=offset, limit=limit, documents=[_out(d, n) for d, n in rows]
-            )
+        ids = container.knowledge.collection_ids()
+        names = visible_collections(principal, list(ids), [collection] if collection else None)
+        wanted = {ids[name]: name for name in names}
+        with container.knowledge.session() as repo:
+            rows = repo.list_documents(offset, limit, list(wanted))
+            total = repo.count_documents(list(wanted))
+            documents = [_out(d, wanted[d.collection_id], n) for d, n in rows]
+        return DocumentList(total=total, offset=offset, limit=limit, documents=documents)
 
     return await anyio.to_thread.run_sync(load)
+
+
+def visible_document(container: Container, principal: Principal, document_id: int) -> tuple[Document, str, int]:
+    """The document, its collection's name and its chunk count; 404 if this key may not see it."""
+    names = {i: name for name, i in container.knowledge.collection_ids().items()}
+    with container.knowledge.session() as repo:
+        document = repo.get_document(document_id)
+        collection = names.get(document.collection_id, "") if document else ""
+        if document is None or not principal.can_see(collection):
+            raise NotFoundError(f"document {document_id} does not exist")
+        return document, collection, len(document.chunks)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut, responses=ERROR_RESPONSES)
-async def get_document(document_id: int, container: ContainerDep) -> DocumentOut:
-    def load() -> DocumentOut:
-        with container.store.session() as repo:
-            document = repo.get_document(document_id)
-            if document is None:
-                raise NotFoundError(f"document {document_id} does not exist")
-            return _out(document, len(document.chunks))
+async def get_document(document_id: int, container: ContainerDep, principal: PrincipalDep) -> DocumentOut:
+    document, collection, chunks = await anyio.to_thread.run_sync(
+        visible_document, container, principal, document_id
+    )
+    return _out(document, collection, chunks)
 
-    return await anyio.to_thread.run_sync(load)
+
+@router.delete(
+    "/documents/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=ERROR_RESPONSES,
+)
+async def delete_document(document_id: int, container: ContainerDep, principal: PrincipalDep) -> Response:
+    """Remove the document, its chunks and its vectors (waits for a running indexer of its collection)."""
+
+    def delete() -> None:
+        _, collection, _ = visible_document(container, principal, document_id)
+        store = container.knowledge.writer(collection)
+        try:
+            if not Indexer(store).delete_documents([document_id], container.settings.api.job_lock_wait_s):
+                raise NotFoundError(f"document {document_id} does not exist")
+        finally:
+            store.close()
+
+    await anyio.to_thread.run_sync(delete)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/documents",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses={
+        **ERROR_RESPONSES,
+        413: {"model": ERROR_RESPONSES[422]["model"], "description": "The upload is larger than allowed"},
+    },
+)
+async def upload_document(
+    container: ContainerDep,
+    principal: PrincipalDep,
+    response: Response,
+    file: Annotated[UploadFile | None, File(description="A document: .txt .md .html .pdf .docx .csv .jsonl ...")] = None,
+    text: Annotated[str | None, Form(description="Or the document's text itself.")] = None,
+    metadata: Annotated[
+        str | None, Form(description='Metadata as a JSON object, e.g. {"title": "...", "url": "...", "date": "..."}.')
+    ] = None,
+    collection: Annotated[CollectionName, Form(description="Collection to index into (created if new).")] = DEFAULT_COLLECTION,
+    source: Annotated[
+        str | None,
+        Form(max_length=2048, description="The document's identity; re-sending a source replaces it. "
+             "Default: the file name, or text:<hash> for text."),
+    ] = None,
+) -> JobOut:
+    """Index a file or a text in the background: returns the job to follow at GET /jobs/{id}."""
+    if not principal.can_see(collection):
+        raise collection_not_found(collection)
+    if (file is None) == (text is None):
+        raise InvalidRequest("send either a file or a text")
+    parsed = _parse_metadata(metadata)
+    limit = container.settings.api.max_upload_bytes
+    if file is not None:
+        filename = safe_filename(file.filename or "upload")
+        try:
+            check_supported(filename)
+        except UnsupportedUpload as exc:
+            raise InvalidRequest(str(exc)) from exc
+        content = await _read_limited(file, limit)
+        payload = UploadPayload("file", (source or filename).strip() or filename, filename, parsed)
+        job = await anyio.to_thread.run_sync(lambda: container.jobs.submit(collection, payload, content=content))
+    else:
+        assert text is not None
+        if not text.strip():
+            raise InvalidRequest("text must not be empty or only whitespace")
+        if len(text.encode()) > limit:
+            raise PayloadTooLarge(f"the text is larger than {container.settings.api.max_upload_mb:g} MB")
+        payload = UploadPayload("text", (source or "").strip() or text_source(text), "text", parsed)
+        job = await anyio.to_thread.run_sync(lambda: container.jobs.submit(collection, payload, text=text))
+    container.enqueue_job(job.id)
+    response.headers["Location"] = f"/jobs/{job.id}"
+    return job_out(job)
+
+
+def _parse_metadata(raw: str | None) -> dict[str, Any]:
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"metadata is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidRequest("metadata must be a JSON object")
+    return parsed
+
+
+async def _read_limited(file: UploadFile, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while block := await file.read(_READ_BLOCK):
+        size += len(block)
+        if size > limit:
+            raise PayloadTooLarge(f"the file is larger than {limit / 1_000_000:g} MB")
+        parts.append(block)
+    return b"".join(parts)

@@ -22,12 +22,14 @@ router = APIRouter(tags=["service"])
 async def health(container: ContainerDep) -> JSONResponse:
     """200 when every component is ready, 503 (same body) when one is not."""
     try:
-        await anyio.to_thread.run_sync(ping, container.store.engine)
-        database = ComponentHealth(ok=True, detail=container.store.engine.url.get_backend_name())
+        await anyio.to_thread.run_sync(ping, container.knowledge.engine)
+        database = ComponentHealth(ok=True, detail=container.knowledge.engine.url.get_backend_name())
+        await anyio.to_thread.run_sync(container.knowledge.vector_count)  # opens and refreshes them
+        # No sizes here: /health needs no key, and sizes would hint at other teams' collections.
+        index = ComponentHealth(ok=True, detail="loaded")
     except SQLAlchemyError as exc:
         database = ComponentHealth(ok=False, detail=f"unreachable: {type(exc).__name__}")
-    container.store.refresh_if_changed()
-    index = ComponentHealth(ok=True, detail=f"{container.store.vectors.size} vectors")
+        index = ComponentHealth(ok=False, detail="unknown: the database is unreachable")
     llm_ok = await container.llm.ready()
     llm = ComponentHealth(
         ok=llm_ok, detail=f"{container.llm.base_url} {'ready' if llm_ok else 'not answering'}"

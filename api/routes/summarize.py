@@ -9,10 +9,13 @@ from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.container import Container
+from api.auth import PrincipalDep
 from api.deps import ContainerDep
+from api.routes.documents import visible_document
 from api.errors import ERROR_RESPONSES, InvalidRequest
 from api.schemas import SummarizeRequest, SummarizeResponse
 from api.streaming import STREAM_RESPONSES, done_event, event_stream, token_event
+from rag.auth import Principal
 from rag.errors import NotFoundError
 from rag.summarization import Summary
 
@@ -20,11 +23,13 @@ router = APIRouter(tags=["summaries"])
 
 
 @router.post("/summarize", response_model=SummarizeResponse, responses={**ERROR_RESPONSES, **STREAM_RESPONSES})
-async def summarize(request: SummarizeRequest, container: ContainerDep) -> SummarizeResponse | EventSourceResponse:
+async def summarize(
+    request: SummarizeRequest, container: ContainerDep, principal: PrincipalDep
+) -> SummarizeResponse | EventSourceResponse:
     """Summarize the text (or an indexed document) in around `words` words; text longer than the model's
     context is summarized in pieces, then the pieces' summaries together."""
     if request.document_id is not None:
-        text = await anyio.to_thread.run_sync(_document_text, container, request.document_id)
+        text = await anyio.to_thread.run_sync(_document_text, container, principal, request.document_id)
     else:
         text = request.text or ""
         limit = container.settings.api.max_summarize_chars
@@ -44,8 +49,9 @@ async def summarize(request: SummarizeRequest, container: ContainerDep) -> Summa
     return event_stream(events)
 
 
-def _document_text(container: Container, document_id: int) -> str:
-    with container.store.session() as repo:
+def _document_text(container: Container, principal: Principal, document_id: int) -> str:
+    visible_document(container, principal, document_id)
+    with container.knowledge.session() as repo:
         text = repo.document_text(document_id)
     if text is None:
         raise NotFoundError(f"document {document_id} does not exist")

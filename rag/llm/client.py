@@ -22,6 +22,7 @@ from rag.prompts import (
     ENDINSTRUCTION,
     llama2_chat_prompt,
 )
+from rag.telemetry import count_tokens, stage
 from rag.types import Generation
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class OpenAICompatibleLLM:
                 temperature=temperature,
                 stop=COMPLETION_STOP_SEQUENCES,
                 stream=stream,
+                **_usage_in_stream(stream),
             )
         return await self._client.chat.completions.create(
             model=model,
@@ -105,18 +107,22 @@ class OpenAICompatibleLLM:
             temperature=temperature,
             stop=CHAT_STOP_SEQUENCES,
             stream=stream,
+            **_usage_in_stream(stream),
         )
 
     async def generate(
         self, prompt: str, system: str | None, max_tokens: int, temperature: float
     ) -> Generation:
         try:
-            response = await self._create(prompt, system, max_tokens, temperature, stream=False)
+            with stage("generate"):
+                response = await self._create(prompt, system, max_tokens, temperature, stream=False)
         except openai.APIError as exc:
             raise _translate(exc) from exc
         choice = response.choices[0]
         text = choice.text if self.mode == "completion" else choice.message.content
         usage = response.usage
+        if usage:
+            count_tokens(usage.prompt_tokens, usage.completion_tokens)
         return Generation(
             text=(text or "").strip(),
             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -128,19 +134,27 @@ class OpenAICompatibleLLM:
         self, prompt: str, system: str | None, max_tokens: int, temperature: float
     ) -> AsyncIterator[str]:
         try:
-            parts = await self._create(prompt, system, max_tokens, temperature, stream=True)
-            async for part in parts:
-                if not part.choices:
-                    continue
-                choice = part.choices[0]
-                token = choice.text if self.mode == "completion" else choice.delta.content
-                if token:
-                    yield token
+            with stage("generate"):
+                parts = await self._create(prompt, system, max_tokens, temperature, stream=True)
+                async for part in parts:
+                    if part.usage:
+                        count_tokens(part.usage.prompt_tokens, part.usage.completion_tokens)
+                    if not part.choices:
+                        continue
+                    choice = part.choices[0]
+                    token = choice.text if self.mode == "completion" else choice.delta.content
+                    if token:
+                        yield token
         except openai.APIError as exc:
             raise _translate(exc) from exc
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _usage_in_stream(stream: bool) -> dict[str, Any]:
+    """Ask for token usage in the last chunk of a stream (vLLM and OpenAI support it)."""
+    return {"stream_options": {"include_usage": True}} if stream else {}
 
 
 def _messages(prompt: str, system: str | None) -> list[dict[str, str]]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection as Collection_
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from rag.storage.models import Chunk, Document
+from rag.storage.models import Chunk, Collection, Document
 from rag.types import ChunkSpan, RetrievedChunk
 
 
@@ -22,13 +24,48 @@ class StoredChunk:
     metadata: dict[str, Any]
 
 
+def ensure_collection(session: Session, name: str) -> int:
+    """The collection's id, creating it (safely against a concurrent creator)."""
+    found = session.scalar(select(Collection.id).where(Collection.name == name))
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            collection = Collection(name=name)
+            session.add(collection)
+        return collection.id
+    except IntegrityError:
+        return session.scalar(select(Collection.id).where(Collection.name == name))  # type: ignore[return-value]
+
+
+def collection_ids(session: Session, names: Iterable[str] | None = None) -> dict[str, int]:
+    """Ids of the collections that exist, by name (all of them when names is None)."""
+    query = select(Collection.name, Collection.id)
+    if names is not None:
+        query = query.where(Collection.name.in_(list(names)))
+    return {name: collection_id for name, collection_id in session.execute(query)}
+
+
 class DocumentRepository:
-    def __init__(self, session: Session) -> None:
+    """Documents and chunks of one collection (``collection_id``), or of all of them (None)."""
+
+    def __init__(self, session: Session, collection_id: int | None = None) -> None:
         self.session = session
+        self.collection_id = collection_id
+
+    def _scoped(self, query: Select[Any]) -> Select[Any]:
+        if self.collection_id is None:
+            return query
+        return query.where(Document.collection_id == self.collection_id)
+
+    def _collection_id(self) -> int:
+        if self.collection_id is None:
+            raise ValueError("writing a document needs a repository scoped to one collection")
+        return self.collection_id
 
     def hashes_by_source(self, sources: Sequence[str]) -> dict[str, str]:
         rows = self.session.execute(
-            select(Document.source, Document.content_hash).where(Document.source.in_(sources))
+            self._scoped(select(Document.source, Document.content_hash).where(Document.source.in_(sources)))
         )
         return {source: content_hash for source, content_hash in rows}
 
@@ -40,10 +77,12 @@ class DocumentRepository:
         Returns the document, the ids of the new chunks (in span order) and the
         ids of the chunks it replaced, whose vectors the caller must remove.
         """
-        document = self.session.scalar(select(Document).where(Document.source == source))
+        document = self.session.scalar(self._scoped(select(Document).where(Document.source == source)))
         removed: list[int] = []
         if document is None:
-            document = Document(source=source, content_hash=content_hash, meta=metadata)
+            document = Document(
+                collection_id=self._collection_id(), source=source, content_hash=content_hash, meta=metadata
+            )
             self.session.add(document)
         else:
             removed = list(self.session.scalars(select(Chunk.id).where(Chunk.document_id == document.id)))
@@ -70,7 +109,7 @@ class DocumentRepository:
     def delete_document(self, document_id: int) -> list[int] | None:
         """Delete a document; returns its chunk ids, or None when it did not exist."""
         document = self.session.get(Document, document_id)
-        if document is None:
+        if document is None or self.collection_id not in (None, document.collection_id):
             return None
         chunk_ids = list(self.session.scalars(select(Chunk.id).where(Chunk.document_id == document_id)))
         self.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
@@ -79,7 +118,7 @@ class DocumentRepository:
         return chunk_ids
 
     def delete_source(self, source: str) -> list[int] | None:
-        document_id = self.session.scalar(select(Document.id).where(Document.source == source))
+        document_id = self.session.scalar(self._scoped(select(Document.id).where(Document.source == source)))
         return None if document_id is None else self.delete_document(document_id)
 
     def sources_under(self, paths: Sequence[str]) -> list[str]:
@@ -94,7 +133,7 @@ class DocumentRepository:
             ]
         if not conditions:
             return []
-        return list(self.session.scalars(select(Document.source).where(or_(*conditions))))
+        return list(self.session.scalars(self._scoped(select(Document.source).where(or_(*conditions)))))
 
     def chunks_by_ids(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
         ids = list(chunk_ids)
@@ -117,15 +156,21 @@ class DocumentRepository:
         }
 
     def all_chunk_ids(self) -> set[int]:
-        return set(self.session.scalars(select(Chunk.id)))
+        return set(self.session.scalars(self._scoped(_chunks_with_documents(Chunk.id))))
 
-    def chunk_ids_where(self, condition: ColumnElement[bool]) -> set[int]:
-        query = select(Chunk.id).join(Document, Chunk.document_id == Document.id).where(condition)
+    def chunk_ids_where(
+        self, condition: ColumnElement[bool], collection_ids: Collection_[int] | None = None
+    ) -> set[int]:
+        query = self._scoped(_chunks_with_documents(Chunk.id).where(condition))
+        if collection_ids is not None:
+            query = query.where(Document.collection_id.in_(list(collection_ids)))
         return set(self.session.scalars(query))
 
     def iter_chunk_texts(self, batch_size: int = 2000) -> Iterator[tuple[int, str]]:
         rows = self.session.execute(
-            select(Chunk.id, Chunk.text).order_by(Chunk.id).execution_options(yield_per=batch_size)
+            self._scoped(_chunks_with_documents(Chunk.id, Chunk.text))
+            .order_by(Chunk.id)
+            .execution_options(yield_per=batch_size)
         )
         yield from ((chunk_id, text) for chunk_id, text in rows)
 
@@ -157,20 +202,30 @@ class DocumentRepository:
     def get_document(self, document_id: int) -> Document | None:
         return self.session.get(Document, document_id)
 
-    def list_documents(self, offset: int = 0, limit: int = 100) -> list[tuple[Document, int]]:
+    def list_documents(
+        self, offset: int = 0, limit: int = 100, collection_ids: Collection_[int] | None = None
+    ) -> list[tuple[Document, int]]:
         chunk_count = (
             select(func.count(Chunk.id)).where(Chunk.document_id == Document.id).scalar_subquery()
         )
-        rows = self.session.execute(
-            select(Document, chunk_count).order_by(Document.id).offset(offset).limit(limit)
-        )
+        query = self._scoped(select(Document, chunk_count))
+        if collection_ids is not None:
+            query = query.where(Document.collection_id.in_(list(collection_ids)))
+        rows = self.session.execute(query.order_by(Document.id).offset(offset).limit(limit))
         return [(document, int(count)) for document, count in rows]
 
-    def count_documents(self) -> int:
-        return int(self.session.scalar(select(func.count(Document.id))) or 0)
+    def count_documents(self, collection_ids: Collection_[int] | None = None) -> int:
+        query = self._scoped(select(func.count(Document.id)))
+        if collection_ids is not None:
+            query = query.where(Document.collection_id.in_(list(collection_ids)))
+        return int(self.session.scalar(query) or 0)
 
     def count_chunks(self) -> int:
-        return int(self.session.scalar(select(func.count(Chunk.id))) or 0)
+        return int(self.session.scalar(self._scoped(_chunks_with_documents(func.count(Chunk.id)))) or 0)
+
+
+def _chunks_with_documents(*columns: Any) -> Select[Any]:
+    return select(*columns).join(Document, Chunk.document_id == Document.id)
 
 
 def to_retrieved(stored: StoredChunk, score: float) -> RetrievedChunk:

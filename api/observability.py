@@ -1,0 +1,125 @@
+"""Request ids, access logs, request metrics and the request time limit, as one ASGI middleware.
+
+Every log line written while a request is handled carries its id (from the
+``X-Request-ID`` header, or a new one), which is also returned in that header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_json
+
+logger = logging.getLogger("rag.access")
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+
+REQUESTS = Counter("rag_http_requests_total", "HTTP requests by route and status.", ["method", "route", "status"])
+REQUEST_SECONDS = Histogram(
+    "rag_http_request_duration_seconds",
+    "Time to the end of the response, by route.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id (and the error)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", request_id_var.get()),
+        }
+        for key in ("method", "path", "status", "duration_ms"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (``/documents/{document_id}``): bounded label values."""
+    app = scope.get("app")
+    for route in getattr(getattr(app, "router", None), "routes", []):
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", scope["path"]))
+    return "unmatched"
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, request_timeout_s: float) -> None:
+        self.app = app
+        self.request_timeout_s = request_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+                if deadline is not None:
+                    deadline.reschedule(None)  # a started response (a stream) may run on
+            await send(message)
+
+        deadline: asyncio.Timeout | None = None
+        try:
+            async with asyncio.timeout(self.request_timeout_s) as deadline:
+                await self.app(scope, receive, send_with_id)
+        except TimeoutError:
+            if response_started:
+                raise
+            status = 504
+            response = error_json(
+                504, "timeout", f"the request took longer than {self.request_timeout_s:g} s and was stopped"
+            )
+            response.headers["x-request-id"] = request_id
+            await response(scope, receive, send)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            REQUEST_SECONDS.labels(scope["method"], route).observe(elapsed)
+            logger.info(
+                "%s %s %d %.1f ms",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={"method": scope["method"], "path": scope["path"], "status": status,
+                       "duration_ms": round(elapsed * 1000, 1)},
+            )  # fmt: skip
+            request_id_var.reset(token)

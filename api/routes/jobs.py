@@ -1,0 +1,27 @@
+"""GET /jobs/{id}: progress and outcome of a document sent to POST /documents."""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import APIRouter
+
+from api.auth import PrincipalDep
+from api.deps import ContainerDep
+from api.errors import ERROR_RESPONSES
+from api.schemas import JobOut
+from indexer.jobs import JobInfo
+from rag.errors import NotFoundError
+
+router = APIRouter(tags=["documents"])
+
+
+def job_out(job: JobInfo) -> JobOut:
+    return JobOut(**job.__dict__)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=ERROR_RESPONSES)
+async def get_job(job_id: str, container: ContainerDep, principal: PrincipalDep) -> JobOut:
+    job = await anyio.to_thread.run_sync(container.jobs.get, job_id)
+    if job is None or not principal.can_see(job.collection):
+        raise NotFoundError(f"job {job_id} does not exist")
+    return job_out(job)

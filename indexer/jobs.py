@@ -1,0 +1,174 @@
+"""Background ingestion jobs: one per document sent over HTTP, kept in SQL.
+
+A job is claimed with a conditional UPDATE, so several API replicas sharing a
+database (and a data volume) never run one twice. A job left ``running`` by a
+process that died is queued again at start; one that keeps failing for a
+transient reason (another writer holds the collection) stops after
+``max_attempts``; an unreadable document fails at once with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+
+from indexer.pipeline import Indexer, IndexReport
+from indexer.uploads import UploadPayload, load_payload, read_upload, remove_upload, save_upload
+from rag.errors import RAGError
+from rag.knowledge_base import KnowledgeBase
+from rag.storage import database
+from rag.storage.models import IngestionJob, utcnow
+
+logger = logging.getLogger(__name__)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: str
+    collection: str
+    source: str
+    status: str
+    stage: str
+    attempts: int
+    report: dict[str, Any] | None
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+def _info(job: IngestionJob) -> JobInfo:
+    return JobInfo(
+        id=job.id,
+        collection=job.collection,
+        source=job.source,
+        status=job.status,
+        stage=job.stage,
+        attempts=job.attempts,
+        report=job.report,
+        error=job.error,
+        created_at=job.created_at.isoformat(),
+        started_at=job.started_at.isoformat() if job.started_at else None,
+        finished_at=job.finished_at.isoformat() if job.finished_at else None,
+    )
+
+
+class IngestionJobs:
+    def __init__(
+        self, knowledge: KnowledgeBase, uploads_dir: Path, lock_wait_s: float, max_attempts: int
+    ) -> None:
+        self.knowledge = knowledge
+        self.sessions = knowledge.shared.sessions
+        self.uploads_dir = uploads_dir
+        self.lock_wait_s = lock_wait_s
+        self.max_attempts = max_attempts
+
+    def submit(
+        self, collection: str, payload: UploadPayload, content: bytes | None = None, text: str | None = None
+    ) -> JobInfo:
+        job_id = uuid.uuid4().hex
+        save_upload(self.uploads_dir / job_id, payload, content, text)
+        job = IngestionJob(
+            id=job_id, collection=collection, source=payload.source, status=QUEUED, stage="queued", attempts=0
+        )
+        with database.session_scope(self.sessions) as session:
+            session.add(job)
+            session.flush()
+            return _info(job)
+
+    def get(self, job_id: str) -> JobInfo | None:
+        with database.session_scope(self.sessions) as session:
+            job = session.get(IngestionJob, job_id)
+            return _info(job) if job else None
+
+    def pending(self) -> list[str]:
+        """Jobs to run: queued ones, and running ones a dead process left behind (call at start)."""
+        with database.session_scope(self.sessions) as session:
+            session.execute(
+                update(IngestionJob).where(IngestionJob.status == RUNNING).values(status=QUEUED, stage="requeued")
+            )
+            return list(
+                session.scalars(
+                    select(IngestionJob.id).where(IngestionJob.status == QUEUED).order_by(IngestionJob.created_at)
+                )
+            )
+
+    def run(self, job_id: str) -> JobInfo | None:
+        """Run one job to its end; returns None when another worker claimed it first."""
+        if not self._claim(job_id):
+            return None
+        job = self.get(job_id)
+        assert job is not None
+        folder = self.uploads_dir / job_id
+        try:
+            payload = load_payload(folder)
+        except (OSError, ValueError) as exc:
+            return self._finish(job_id, FAILED, None, f"the uploaded data is gone: {exc}")
+        try:
+            report = self._index(job, folder, payload, lambda stage: self._stage(job_id, stage))
+        except (RAGError, OperationalError) as exc:  # transient: another writer, a database hiccup
+            logger.warning("job %s attempt %d failed: %s", job_id, job.attempts, exc)
+            if job.attempts < self.max_attempts:
+                return self._set(job_id, status=QUEUED, stage="retrying", error=str(exc))
+            return self._finish(job_id, FAILED, None, f"gave up after {job.attempts} attempts: {exc}")
+        except Exception as exc:
+            logger.exception("job %s failed", job_id)
+            return self._finish(job_id, FAILED, None, f"{type(exc).__name__}: {exc}")
+        failed = report.failed and not (report.added or report.updated or report.unchanged)
+        error = "; ".join(f"{path}: {reason}" for path, reason in report.failed) or None
+        return self._finish(job_id, FAILED if failed else SUCCEEDED, report.as_dict(), error)
+
+    def _index(
+        self, job: JobInfo, folder: Path, payload: UploadPayload, on_stage: Callable[[str], None]
+    ) -> IndexReport:
+        report = IndexReport(files=1)
+        on_stage("reading")
+        documents, problems = read_upload(folder, payload)
+        report.failed.extend(problems)
+        if not documents:
+            return report
+        store = self.knowledge.writer(job.collection)
+        try:
+            on_stage("waiting for the collection")
+            with store.writer_lock(self.lock_wait_s):
+                on_stage("embedding")
+                store.check(repair=True)
+                Indexer(store).index_documents(documents, report)
+        finally:
+            store.close()
+        return report
+
+    def _claim(self, job_id: str) -> bool:
+        with database.session_scope(self.sessions) as session:
+            claimed = session.execute(
+                update(IngestionJob)
+                .where(IngestionJob.id == job_id, IngestionJob.status == QUEUED)
+                .values(status=RUNNING, stage="starting", started_at=utcnow(), attempts=IngestionJob.attempts + 1)
+            )
+            return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    def _stage(self, job_id: str, stage: str) -> None:
+        self._set(job_id, stage=stage)
+
+    def _set(self, job_id: str, **values: Any) -> JobInfo | None:
+        with database.session_scope(self.sessions) as session:
+            job = session.get(IngestionJob, job_id)
+            if job is None:
+                return None
+            for key, value in values.items():
+                setattr(job, key, value)
+            session.flush()
+            return _info(job)
+
+    def _finish(self, job_id: str, status: str, report: dict[str, Any] | None, error: str | None) -> JobInfo | None:
+        remove_upload(self.uploads_dir / job_id)
+        return self._set(job_id, status=status, stage="done", report=report, error=error, finished_at=utcnow())
