@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from indexer.pipeline import Indexer
 from rag.attribution import sentences
+from rag.auth import ApiKeyStore
 from rag.chunking import TokenChunker
 from rag.embedding import SentenceTransformersEmbedder
 from rag.llm.embedded_server import free_port
@@ -44,8 +45,9 @@ def client(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransform
     settings = make_settings(data_dir, llm={"embedded_port": free_port()})
     store = KnowledgeStore(settings, embedder)
     Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
+    admin_key = ApiKeyStore(store.sessions).create("tests", [], admin=True).key
     store.close()
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {admin_key}"}) as test_client:
         yield test_client
 
 
@@ -158,13 +160,15 @@ def test_openapi_documents_the_endpoints_and_the_error_shape(client: TestClient)
 
 def test_dead_model_server_gives_a_fast_503(tmp_path: Path) -> None:
     settings = make_settings(
-        tmp_path / "data", llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0}
+        tmp_path / "data",
+        llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0},
+        api={"auth": "off"},
     )
     store_dir_corpus = CORPUS_DIR / "glacier.txt"
     with TestClient(create_app(settings)) as dead:
-        embedder = dead.app.state.container.store.embedder  # type: ignore[attr-defined]
-        store = dead.app.state.container.store  # type: ignore[attr-defined]
-        Indexer(store, TokenChunker(embedder, 200, 32)).index_paths([store_dir_corpus])
+        store = dead.app.state.container.knowledge.writer("default")  # type: ignore[attr-defined]
+        Indexer(store, TokenChunker(store.embedder, 200, 32)).index_paths([store_dir_corpus])
+        store.close()
         started = time.monotonic()
         response = dead.post("/ask", json={"question": "How long is the Aletsch glacier?"})
         assert time.monotonic() - started < 10
@@ -177,7 +181,9 @@ def test_dead_model_server_gives_a_fast_503(tmp_path: Path) -> None:
 
 def test_nothing_indexed_means_no_model_call_and_not_answerable(tmp_path: Path) -> None:
     settings = make_settings(
-        tmp_path / "data", llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0}
+        tmp_path / "data",
+        llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0},
+        api={"auth": "off"},
     )
     with TestClient(create_app(settings)) as empty:
         body = empty.post("/ask", json={"question": "anything?"}).json()
@@ -289,7 +295,7 @@ def test_summarize_an_indexed_document(client: TestClient) -> None:
     listing = client.get("/documents", params={"limit": 100}).json()
     printing = next(d for d in listing["documents"] if d["source"].endswith("printing.md"))
     assert printing["chunk_count"] > 1  # rebuilt from several overlapping chunks
-    with client.app.state.container.store.session() as repo:  # type: ignore[attr-defined]
+    with client.app.state.container.knowledge.session() as repo:  # type: ignore[attr-defined]
         rebuilt = repo.document_text(printing["id"])
     original = (CORPUS_DIR / "printing.md").read_text().split("---\n", 2)[2]
     assert " ".join(rebuilt.split()) == " ".join(original.split())
@@ -315,3 +321,189 @@ def test_raw_completion_mode_generates_and_streams(client: TestClient) -> None:
     prompt_tokens, completion_tokens, streamed = client.portal.call(run)  # type: ignore[union-attr]
     assert prompt_tokens > 10 and 0 < completion_tokens <= 16  # the [INST] wrapper was sent
     assert isinstance(streamed, str)
+
+
+def wait_for_job(client: TestClient, job_id: str, timeout_s: float = 120.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}")
+        assert job.status_code == 200, job.text
+        if job.json()["status"] in ("succeeded", "failed"):
+            return job.json()  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def upload_text(client: TestClient, text: str, collection: str, **fields: str) -> dict[str, object]:
+    response = client.post("/documents", data={"text": text, "collection": collection, **fields})
+    assert response.status_code == 202, response.text
+    assert response.headers["location"] == f"/jobs/{response.json()['id']}"
+    return wait_for_job(client, response.json()["id"])
+
+
+def test_upload_ask_and_delete_over_http(client: TestClient) -> None:
+    job = upload_text(
+        client,
+        "The Lake Wobegon ferry crosses the lake in exactly 47 minutes and carries 212 passengers.",
+        "uploads",
+        metadata=json.dumps({"title": "Ferry timetable", "url": "https://example.org/ferry"}),
+        source="ferry-note",
+    )
+    assert job["status"] == "succeeded" and job["report"]["added"] == 1 and job["report"]["chunks_embedded"] == 1  # type: ignore[index]
+    file_job = client.post(
+        "/documents",
+        files={"file": ("owls.md", b"---\ntitle: Owl survey\n---\nThe barn owl survey counted 93 nesting pairs.\n", "text/markdown")},
+        data={"collection": "uploads", "metadata": json.dumps({"author": "R. Finch"})},
+    )
+    assert wait_for_job(client, file_job.json()["id"])["status"] == "succeeded"
+    broken = client.post("/documents", files={"file": ("broken.pdf", b"%PDF-1.4 not really", "application/pdf")}, data={"collection": "uploads"})
+    failed = wait_for_job(client, broken.json()["id"])
+    assert failed["status"] == "failed" and "broken.pdf" in str(failed["error"])
+
+    listing = client.get("/documents", params={"collection": "uploads"}).json()
+    by_source = {d["source"]: d for d in listing["documents"]}
+    assert set(by_source) == {"ferry-note", "owls.md"} and listing["total"] == 2
+    assert by_source["owls.md"]["metadata"]["author"] == "R. Finch"
+    assert by_source["owls.md"]["metadata"]["title"] == "Owl survey"
+    assert by_source["owls.md"]["collection"] == "uploads"
+
+    body = client.post("/ask", json={"question": "How long does the ferry take to cross the lake?", "collections": ["uploads"], "top_k": 2}).json()
+    assert body["sources"][0]["metadata"]["title"] == "Ferry timetable"
+    assert {s["document_id"] for s in body["sources"]} <= {d["id"] for d in listing["documents"]}
+
+    # Re-sending the same source unchanged embeds nothing.
+    again = upload_text(
+        client,
+        "The Lake Wobegon ferry crosses the lake in exactly 47 minutes and carries 212 passengers.",
+        "uploads",
+        metadata=json.dumps({"title": "Ferry timetable", "url": "https://example.org/ferry"}),
+        source="ferry-note",
+    )
+    assert again["report"]["unchanged"] == 1 and again["report"]["chunks_embedded"] == 0  # type: ignore[index]
+
+    ferry_id = by_source["ferry-note"]["id"]
+    assert client.delete(f"/documents/{ferry_id}").status_code == 204
+    assert client.get(f"/documents/{ferry_id}").status_code == 404
+    assert client.delete(f"/documents/{ferry_id}").status_code == 404
+    after = client.post("/ask", json={"question": "How long does the ferry take to cross the lake?", "collections": ["uploads"], "top_k": 2}).json()
+    assert all(s["document_id"] != ferry_id for s in after["sources"])
+
+
+def test_upload_requests_are_validated(client: TestClient) -> None:
+    neither = client.post("/documents", data={"collection": "uploads"})
+    assert neither.status_code == 422 and "either a file or a text" in neither.json()["error"]["message"]
+    bad_meta = client.post("/documents", data={"text": "hello", "metadata": "[1, 2]"})
+    assert bad_meta.status_code == 422 and "JSON object" in bad_meta.json()["error"]["message"]
+    bad_type = client.post("/documents", files={"file": ("tool.exe", b"MZ", "application/octet-stream")})
+    assert bad_type.status_code == 422 and "unsupported file type" in bad_type.json()["error"]["message"]
+    bad_name = client.post("/documents", data={"text": "hello", "collection": "../etc"})
+    assert bad_name.status_code == 422
+    assert client.get("/jobs/not-a-job").status_code == 404
+
+
+def test_api_keys_keep_collections_apart(client: TestClient) -> None:
+    keys = client.app.state.container.keys  # type: ignore[attr-defined]
+    secret = upload_text(client, "Project Nightjar's launch code word is TANGERINE-77.", "team-b", source="nightjar")
+    assert secret["status"] == "succeeded"
+    upload_text(client, "Team A's cafeteria serves lentil soup on Tuesdays.", "team-a", source="menu")
+    key_a = keys.create("team a", ["team-a"]).key
+    as_a = {"Authorization": f"Bearer {key_a}"}
+
+    def ask_a(**payload: object) -> dict[str, object]:
+        response = client.post("/ask", json={"top_k": 5, **payload}, headers=as_a)
+        return {"status": response.status_code, **response.json()}
+
+    # Without `collections` a key searches only its own: the secret never comes back.
+    own = ask_a(question="What is Project Nightjar's launch code word?")
+    assert own["status"] == 200
+    assert all("TANGERINE" not in s["text"] for s in own["sources"])  # type: ignore[attr-defined]
+    # A collection it may not see answers exactly like one that does not exist.
+    hidden = ask_a(question="code word?", collections=["team-b"])
+    missing = ask_a(question="code word?", collections=["team-zz"])
+    assert hidden["status"] == missing["status"] == 404
+    assert hidden["error"]["message"].replace("team-b", "X") == missing["error"]["message"].replace("team-zz", "X")  # type: ignore[index]
+
+    documents = client.get("/documents", headers=as_a).json()["documents"]
+    assert {d["collection"] for d in documents} == {"team-a"}
+    nightjar_id = next(d["id"] for d in client.get("/documents", params={"collection": "team-b"}).json()["documents"])
+    for method, path in [("GET", f"/documents/{nightjar_id}"), ("DELETE", f"/documents/{nightjar_id}")]:
+        seen = client.request(method, path, headers=as_a)
+        absent = client.request(method, "/documents/987654", headers=as_a)
+        assert seen.status_code == absent.status_code == 404
+        assert seen.json()["error"]["message"].replace(str(nightjar_id), "N") == absent.json()["error"]["message"].replace("987654", "N")
+    assert client.get(f"/jobs/{secret['id']}", headers=as_a).status_code == 404
+    assert client.post("/summarize", json={"document_id": nightjar_id}, headers=as_a).status_code == 404
+    assert client.get("/documents", params={"collection": "team-b"}, headers=as_a).status_code == 404
+    assert [c["name"] for c in client.get("/collections", headers=as_a).json()["collections"]] == ["team-a"]
+    assert client.post("/documents", data={"text": "x", "collection": "team-b"}, headers=as_a).status_code == 404
+    assert client.get("/metrics", headers=as_a).status_code == 403
+
+    # No key, a wrong key and a revoked key get 401; /health needs none.
+    assert client.get("/documents", headers={"Authorization": ""}).status_code == 401
+    wrong = client.get("/documents", headers={"Authorization": "Bearer rag_wrong"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "unauthorized"
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    assert keys.revoke(key_a[:12]) is not None
+    assert client.get("/documents", headers=as_a).status_code == 401
+    assert client.get("/health", headers={"Authorization": ""}).status_code == 200
+    stored = [k.__dict__ for k in keys.list()]
+    assert key_a not in json.dumps(stored)  # only the hash and a prefix are kept
+
+
+def test_metrics_and_request_ids(client: TestClient) -> None:
+    asked = client.post("/ask", json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2}, headers={"X-Request-ID": "trace-123"})
+    assert asked.status_code == 200 and asked.headers["x-request-id"] == "trace-123"
+    assert len(client.get("/documents").headers["x-request-id"]) == 32
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    for stage in ("embed", "search", "generate"):
+        assert re.search(rf'rag_stage_duration_seconds_count{{stage="{stage}"}} [1-9]', text), stage
+    assert re.search(r'rag_llm_tokens_total{kind="prompt"} [1-9]', text)
+    assert re.search(r'rag_llm_tokens_total{kind="completion"} [1-9]', text)
+    assert re.search(r'rag_index_vectors{collection="default"} [1-9]', text)
+    assert re.search(r'rag_http_requests_total{method="POST",route="/ask",status="200"} [1-9]', text)
+
+
+def test_upload_size_and_request_time_limits(tmp_path: Path) -> None:
+    import socket
+
+    hanging = socket.socket()  # accepts connections (backlog) and never answers: a stuck model server
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(8)
+    port = hanging.getsockname()[1]
+    settings = make_settings(
+        tmp_path / "data",
+        llm={"base_url": f"http://127.0.0.1:{port}/v1", "model": "stuck", "max_retries": 0},
+        api={"auth": "off", "max_upload_mb": 0.001, "request_timeout_s": 1.5},
+    )
+    try:
+        with TestClient(create_app(settings)) as limited:
+            too_big = limited.post("/documents", files={"file": ("big.txt", b"x" * 5000, "text/plain")})
+            assert too_big.status_code == 413 and too_big.json()["error"]["type"] == "payload_too_large"
+            started = time.monotonic()
+            stuck = limited.post("/summarize", json={"text": "Summarize this sentence about nothing in particular."})
+            assert stuck.status_code == 504 and stuck.json()["error"]["type"] == "timeout"
+            assert time.monotonic() - started < 10
+    finally:
+        hanging.close()
+
+
+def test_service_recovers_when_the_model_server_returns(client: TestClient) -> None:
+    """Last in the module: it kills the shared embedded vLLM and waits for the watchdog."""
+    container = client.app.state.container  # type: ignore[attr-defined]
+    process = container.embedded._process
+    process.kill()
+    process.wait()
+    started = time.monotonic()
+    down = client.post("/ask", json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2})
+    assert down.status_code == 503 and time.monotonic() - started < 10
+    assert down.headers["retry-after"].isdigit()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        back = client.post("/ask", json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2})
+        if back.status_code == 200:
+            break
+        assert back.status_code == 503
+        time.sleep(2)
+    assert back.status_code == 200 and back.json()["sources"], "the service did not recover by itself"
