@@ -29,10 +29,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collections")),
         sa.UniqueConstraint("name", name=op.f("uq_collections_name")),
     )
-    op.bulk_insert(collections, [{"id": 1, "name": "default", "created_at": datetime.now(UTC)}])
+    # No explicit id: PostgreSQL's sequence must hand out the next one.
+    op.bulk_insert(collections, [{"name": "default", "created_at": datetime.now(UTC)}])
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("collection_id", sa.Integer(), nullable=True))
-    op.execute("UPDATE documents SET collection_id = 1")
+    op.execute("UPDATE documents SET collection_id = (SELECT id FROM collections WHERE name = 'default')")
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.alter_column("collection_id", existing_type=sa.Integer(), nullable=False)
         batch_op.drop_constraint("uq_documents_source", type_="unique")
@@ -79,8 +80,9 @@ def downgrade() -> None:
     op.drop_table("jobs")
     op.drop_table("api_keys")
     # Documents of other collections would collide on their source: only `default` survives.
-    op.execute("DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE collection_id <> 1)")
-    op.execute("DELETE FROM documents WHERE collection_id <> 1")
+    default = "(SELECT id FROM collections WHERE name = 'default')"
+    op.execute(f"DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE collection_id <> {default})")
+    op.execute(f"DELETE FROM documents WHERE collection_id <> {default}")
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.drop_constraint("fk_documents_collection_id_collections", type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_documents_collection_id"))

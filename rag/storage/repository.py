@@ -34,8 +34,11 @@ def ensure_collection(session: Session, name: str) -> int:
             collection = Collection(name=name)
             session.add(collection)
         return collection.id
-    except IntegrityError:
-        return session.scalar(select(Collection.id).where(Collection.name == name))  # type: ignore[return-value]
+    except IntegrityError:  # created meanwhile by another process
+        created = session.scalar(select(Collection.id).where(Collection.name == name))
+        if created is None:
+            raise
+        return created
 
 
 def collection_ids(session: Session, names: Iterable[str] | None = None) -> dict[str, int]:

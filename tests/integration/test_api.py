@@ -23,7 +23,7 @@ from rag.chunking import TokenChunker
 from rag.embedding import SentenceTransformersEmbedder
 from rag.llm.embedded_server import free_port
 from rag.store import KnowledgeStore
-from tests.conftest import CORPUS_DIR, make_settings
+from tests.conftest import BACKENDS, CORPUS_DIR, fresh_database, make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
 
@@ -39,16 +39,20 @@ QUESTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformersEmbedder) -> Iterator[TestClient]:
-    data_dir = tmp_path_factory.mktemp("api") / "data"
-    settings = make_settings(data_dir, llm={"embedded_port": free_port()})
-    store = KnowledgeStore(settings, embedder)
-    Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
-    admin_key = ApiKeyStore(store.sessions).create("tests", [], admin=True).key
-    store.close()
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {admin_key}"}) as test_client:
-        yield test_client
+@pytest.fixture(scope="module", params=BACKENDS)
+def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformersEmbedder
+) -> Iterator[TestClient]:
+    """The service on each database in turn (one embedded vLLM at a time)."""
+    folder = tmp_path_factory.mktemp(f"api-{request.param}")
+    with fresh_database(request.param, folder) as database_url:
+        settings = make_settings(folder / "data", database_url, llm={"embedded_port": free_port()})
+        store = KnowledgeStore(settings, embedder)
+        Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
+        admin_key = ApiKeyStore(store.sessions).create("tests", [], admin=True).key
+        store.close()
+        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {admin_key}"}) as test_client:
+            yield test_client
 
 
 def blocks_of(prompt: str) -> list[str]:
