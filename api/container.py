@@ -77,7 +77,7 @@ class Container:
             await asyncio.sleep(WATCHDOG_INTERVAL_S)
             if not server.running:
                 logger.error("embedded vLLM died; restarting it:\n%s", server.log_tail(10))
-                server.start()
+                server.restart()
                 try:
                     await anyio.to_thread.run_sync(
                         server.wait_ready, self.settings.llm.embedded_startup_timeout_s

@@ -25,6 +25,7 @@ from rag.errors import (
 logger = logging.getLogger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, not UTF-8, broken form)"},
     401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one"},
     403: {"model": ErrorResponse, "description": "The API key may not do this"},
     404: {"model": ErrorResponse, "description": "Not found"},
@@ -69,7 +70,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        kind = "not_found" if exc.status_code == 404 else "http_error"
+        kind = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_json(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(AuthenticationError)

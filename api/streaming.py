@@ -18,7 +18,23 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "JSON, or with `stream: true` a `text/event-stream` of `token` events "
         "(`{\"text\": ...}`), then one `done` event with the full JSON body, or an `error` event "
         "with the error body.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                # One server-sent event (the stream is a sequence of them).
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": ["token", "done", "error"]},
+                        "data": {
+                            "type": "string",
+                            "description": 'JSON: {"text": ...} for token, the full response body for '
+                            "done, the error body for error",
+                        },
+                    },
+                }
+            }
+        },
     }
 }
 

@@ -82,6 +82,9 @@ class LLMSettings(BaseModel):
     api_key: str = "EMPTY"
     temperature: float = Field(default=0.0, ge=0.0, le=MAX_CONTEXTUAL_TEMPERATURE)
     max_answer_tokens: int = Field(default=384, gt=0)
+    max_summary_tokens: int = Field(
+        default=2048, gt=0, description="cap on a summary's generated tokens, whatever the word target"
+    )
     context_length: int = Field(
         default=4096, gt=0, description="used when the server does not report max_model_len"
     )

@@ -67,7 +67,7 @@ class Summarizer:
         return final, (*prompts, final), MAX_ROUNDS + 1
 
     def _answer_tokens(self, words: int) -> int:
-        return int(words * TOKENS_PER_WORD) + 32
+        return min(int(words * TOKENS_PER_WORD) + 32, self.settings.max_summary_tokens)
 
     def _token_limit(self, words: int) -> int:
         return self.budget.context_length - self._answer_tokens(words) - 64

@@ -118,6 +118,18 @@ class EmbeddedVLLMServer:
             time.sleep(1.0)
         raise LLMUnavailableError(f"embedded vLLM not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
 
+    def restart(self) -> None:
+        """Start again after a crash; what is left of the old process group (vLLM's engine
+        process, which may hold the port) is killed first."""
+        process, self._process = self._process, None
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        self.start()
+
     def stop(self, grace_s: float = 20.0) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
