@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 import rag
 from api.container import build_container
@@ -13,6 +16,8 @@ from api.errors import install_error_handlers
 from api.observability import ObservabilityMiddleware
 from api.routes import ask, collections, documents, health, jobs, metrics, summarize
 from rag.config import Settings, load_settings
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,4 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ObservabilityMiddleware, request_timeout_s=settings.api.request_timeout_s)
     for module in (ask, summarize, documents, jobs, collections, health, metrics):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The web page: ask, summarize, documents (it calls the API documented here)."""
+        return FileResponse(WEB_DIR / "index.html")
+
     return app

@@ -1,0 +1,172 @@
+"""The web page in headless Chromium (Debian's, driven by Playwright) against a real service.
+
+`rag serve` runs as its own process on the tiny model, with API keys required;
+screenshots are saved under test-artifacts/ (RAG_TEST_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from indexer.pipeline import Indexer
+from rag.auth import ApiKeyStore
+from rag.embedding import Embedder
+from rag.llm.embedded_server import free_port
+from rag.store import KnowledgeStore
+from tests.conftest import CORPUS_DIR, MODELS_DIR, REPO_ROOT, make_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.llm, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("RAG_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[tuple[str, str]]:
+    """The service's URL and an admin key."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    data_dir = tmp_path_factory.mktemp("web") / "data"
+    settings = make_settings(data_dir)
+    store = KnowledgeStore(settings, embedder)
+    Indexer(store).index_paths([CORPUS_DIR])
+    key = ApiKeyStore(store.sessions).create("browser", [], admin=True).key
+    store.close()
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(data_dir),
+        "RAG_MODELS_DIR": str(MODELS_DIR),
+        "RAG_LLM__EMBEDDED_PORT": str(free_port()),
+        "RAG_LLM__MAX_ANSWER_TOKENS": "96",
+    }
+    log = open(data_dir / "serve.log", "wb")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "rag"), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (data_dir / "serve.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            raise AssertionError("the service did not become healthy")
+        yield url, key
+    finally:
+        process.terminate()
+        process.wait(60)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield instance
+        instance.close()
+
+
+def shot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def open_page(browser: object, service: tuple[str, str], width: int = 1200, height: int = 900) -> object:
+    url, key = service
+    page = browser.new_page(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+    page.goto(url)
+    dialog = page.locator("#key-dialog")
+    dialog.wait_for(state="visible")  # the page asks for the key: the service requires one
+    page.get_by_label("Key").fill(key)
+    page.get_by_role("button", name="Use this key").click()
+    dialog.wait_for(state="hidden")
+    return page
+
+
+def test_ask_shows_the_streamed_answer_and_its_sources(browser: object, service: tuple[str, str]) -> None:
+    from playwright.sync_api import expect
+
+    page = open_page(browser, service)
+    page.get_by_label("Question").fill("When did Kilauea erupt and how high were the lava fountains?")
+    page.get_by_role("button", name="Ask", exact=True).click()
+    expect(page.locator("#ask-status")).to_have_text("Done.", timeout=180_000)
+    assert page.locator("#answer").inner_text().strip()
+    sources = page.locator("#sources li")
+    assert sources.count() >= 1
+    first = sources.first
+    expect(first).to_contain_text("Kilauea eruption report")
+    link = first.locator("a")
+    assert link.get_attribute("href") == "https://volcano.example.org/kilauea-2023"
+    expect(first).to_contain_text("date: 2023-09-12")
+    assert page.locator("#sources mark").count() >= 1  # supporting sentences highlighted
+    shot(page, "ask-answer-sources")
+
+    page.get_by_label("Question").fill("What is the best recipe for a chocolate soufflé with raspberries?")
+    page.get_by_label("Question").press("Control+Enter")  # keyboard submit
+    expect(page.locator("#not-answerable")).to_be_visible(timeout=180_000)
+    expect(page.locator("#not-answerable")).to_contain_text("Answerable: no")
+    shot(page, "ask-not-answerable")
+    page.close()
+
+
+def test_upload_follow_the_job_then_summarize(browser: object, service: tuple[str, str]) -> None:
+    from playwright.sync_api import expect
+
+    page = open_page(browser, service)
+    page.get_by_role("button", name="Documents").click()
+    expect(page.locator("#documents-table tbody tr").first).to_be_visible()
+    page.get_by_label("or text").fill(
+        "The Northbridge lighthouse was automated in 1987. Its lamp is visible for 22 nautical miles. "
+        "Keepers lived on the island for ninety years before that."
+    )
+    page.get_by_label("Title").fill("Northbridge lighthouse")
+    page.get_by_label("URL").fill("https://example.org/lighthouse")
+    page.get_by_label("Collection").fill("coast")
+    page.get_by_role("button", name="Upload and index").click()
+    expect(page.locator("#jobs li").first).to_contain_text("succeeded", timeout=120_000)
+    expect(page.locator("#documents-table")).to_contain_text("Northbridge lighthouse")
+    shot(page, "documents-upload")
+
+    page.get_by_role("button", name="Summarize").click()
+    page.get_by_label("Indexed document").select_option(label="Northbridge lighthouse (coast)")
+    page.get_by_label("Length in words").fill("30")
+    page.get_by_role("button", name="Summarize", exact=True).last.click()
+    expect(page.locator("#summarize-status")).to_contain_text("Done", timeout=180_000)
+    assert page.locator("#summary").inner_text().strip()
+    shot(page, "summarize")
+
+    page.get_by_role("button", name="Documents").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete Northbridge lighthouse").click()
+    expect(page.locator("#upload-status")).to_contain_text("Deleted")
+    expect(page.locator("#documents-table")).not_to_contain_text("Northbridge lighthouse")
+    page.close()
+
+
+def test_phone_width_and_labels(browser: object, service: tuple[str, str]) -> None:
+    page = open_page(browser, service, width=390, height=844)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    unlabeled = page.evaluate(
+        """[...document.querySelectorAll('input:not([type=hidden]), textarea, select')]
+             .filter((control) => control.labels.length === 0).map((control) => control.id)"""
+    )
+    assert unlabeled == []
+    shot(page, "phone-ask")
+    page.close()
