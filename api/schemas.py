@@ -80,7 +80,12 @@ class AskRequest(StrictModel):
 
 
 class Source(BaseModel):
-    chunk_id: int
+    """One passage sent to the model: one BEGININPUT block."""
+
+    chunk_id: int = Field(description="The passage's first chunk.")
+    chunk_ids: list[int] = Field(
+        description="Every chunk the passage covers: adjacent chunks of one document are sent as one block."
+    )
     document_id: int
     score: float = Field(
         description="Retrieval score: cosine similarity (dense), BM25 score, or fused RRF score (hybrid)."
@@ -90,7 +95,8 @@ class Source(BaseModel):
 
 
 class CitationOut(BaseModel):
-    chunk_id: int = Field(description="The cited block's chunk.")
+    chunk_id: int = Field(description="The cited block's first chunk.")
+    chunk_ids: list[int] = Field(description="Every chunk of the cited block.")
     document_id: int
     metadata: dict[str, Any]
     cited_lines: dict[str, str] = Field(description="The metadata lines the model wrote, as it wrote them.")

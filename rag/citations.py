@@ -111,7 +111,7 @@ def match_citations(
                 first = block.chunks[0]
                 citations[block.index] = Citation(
                     block_index=block.index,
-                    chunk_ids=tuple(chunk.chunk_id for chunk in block.chunks),
+                    chunk_ids=tuple(i for chunk in block.chunks for i in chunk.chunk_ids),
                     document_id=first.document_id,
                     metadata=first.metadata,
                     cited_lines=group,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from rag.types import PromptBlock, RetrievedChunk
@@ -63,7 +64,50 @@ def metadata_lines(metadata: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(lines)
 
 
+def merge_adjacent(chunks: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
+    """Chunks of one document that follow each other (consecutive ordinals, same chunk
+    metadata, such as a PDF page) become one passage, their overlap written once. Each
+    passage keeps the rank of its best chunk."""
+    rank = {chunk.chunk_id: position for position, chunk in enumerate(chunks)}
+    runs: list[list[RetrievedChunk]] = []
+    for chunk in sorted(chunks, key=lambda c: (c.document_id, c.ordinal)):
+        previous = runs[-1][-1] if runs else None
+        if (
+            previous is not None
+            and previous.document_id == chunk.document_id
+            and previous.ordinal + 1 == chunk.ordinal
+            and previous.metadata == chunk.metadata
+        ):
+            runs[-1].append(chunk)
+        else:
+            runs.append([chunk])
+    runs.sort(key=lambda run: min(rank[chunk.chunk_id] for chunk in run))
+    return [_joined(run) for run in runs]
+
+
+def _joined(run: list[RetrievedChunk]) -> RetrievedChunk:
+    if len(run) == 1:
+        return run[0]
+    text, end = run[0].text, run[0].end_char
+    for chunk in run[1:]:
+        if chunk.start_char < end:  # the overlap is already written
+            text += chunk.text[end - chunk.start_char :]
+        else:
+            text += "\n\n" + chunk.text.lstrip()
+        end = max(end, chunk.end_char)
+    first = run[0]
+    return replace(
+        first,
+        score=max(chunk.score for chunk in run),
+        text=text,
+        end_char=end,
+        merged_ids=tuple(chunk.chunk_id for chunk in run),
+    )
+
+
 def build_blocks(chunks: Sequence[RetrievedChunk]) -> list[PromptBlock]:
+    """One block per passage, adjacent chunks of a document merged."""
+    chunks = merge_adjacent(chunks)
     return [
         PromptBlock(
             index=position,

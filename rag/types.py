@@ -46,6 +46,14 @@ class RetrievedChunk:
     text: str
     metadata: Metadata
     ordinal: int = 0
+    start_char: int = 0
+    end_char: int = 0
+    merged_ids: tuple[int, ...] = ()  # set when adjacent chunks were joined into this one
+
+    @property
+    def chunk_ids(self) -> tuple[int, ...]:
+        """Every stored chunk this passage covers (one, or several adjacent ones)."""
+        return self.merged_ids or (self.chunk_id,)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ def to_response(result: AnswerWithOmissions, request: AskRequest) -> AskResponse
         sources=[
             Source(
                 chunk_id=chunk.chunk_id,
+                chunk_ids=list(chunk.chunk_ids),
                 document_id=chunk.document_id,
                 score=chunk.score,
                 metadata=chunk.metadata,
@@ -93,6 +94,7 @@ def to_response(result: AnswerWithOmissions, request: AskRequest) -> AskResponse
         citations=[
             CitationOut(
                 chunk_id=citation.chunk_ids[0],
+                chunk_ids=list(citation.chunk_ids),
                 document_id=citation.document_id,
                 metadata=citation.metadata,
                 cited_lines=dict(citation.cited_lines),
@@ -102,7 +104,7 @@ def to_response(result: AnswerWithOmissions, request: AskRequest) -> AskResponse
         unverified_citations=[
             UnverifiedCitationOut(cited_lines=list(item.cited_lines)) for item in answer.unverified_citations
         ],
-        omitted_chunk_ids=[chunk.chunk_id for chunk in result.omitted],
+        omitted_chunk_ids=[i for chunk in result.omitted for i in chunk.chunk_ids],
         supporting_sentences=[
             SupportOut(
                 sentence=item.sentence,

@@ -22,6 +22,8 @@ class StoredChunk:
     ordinal: int
     text: str
     metadata: dict[str, Any]
+    start_char: int = 0
+    end_char: int = 0
 
 
 def ensure_collection(session: Session, name: str) -> int:
@@ -146,6 +148,7 @@ class DocumentRepository:
             select(
                 Chunk.id, Chunk.document_id, Chunk.ordinal, Chunk.text,
                 Document.meta.label("document_meta"), Chunk.meta.label("chunk_meta"),
+                Chunk.start_char, Chunk.end_char,
             )  # fmt: skip
             .join(Document, Chunk.document_id == Document.id)
             .where(Chunk.id.in_(ids))
@@ -153,7 +156,7 @@ class DocumentRepository:
         return {
             row.id: StoredChunk(
                 row.id, row.document_id, row.ordinal, row.text,
-                {**row.document_meta, **(row.chunk_meta or {})},
+                {**row.document_meta, **(row.chunk_meta or {})}, row.start_char, row.end_char,
             )  # fmt: skip
             for row in rows
         }
@@ -239,4 +242,6 @@ def to_retrieved(stored: StoredChunk, score: float) -> RetrievedChunk:
         text=stored.text,
         metadata=stored.metadata,
         ordinal=stored.ordinal,
+        start_char=stored.start_char,
+        end_char=stored.end_char,
     )

@@ -109,3 +109,30 @@ def test_metadata_values_stay_on_one_line() -> None:
 def test_llama2_wrapper_with_and_without_system_prompt() -> None:
     assert llama2_chat_prompt("hi", "sys") == "[INST] <<SYS>>\nsys\n<</SYS>>\n\nhi [/INST]"
     assert llama2_chat_prompt("hi", None) == "[INST] hi [/INST]"
+
+
+def piece(chunk_id: int, document_id: int, ordinal: int, text: str, start: int, score: float, **metadata: object) -> RetrievedChunk:
+    return RetrievedChunk(
+        chunk_id=chunk_id, document_id=document_id, score=score, text=text, metadata={"title": "t", **metadata},
+        ordinal=ordinal, start_char=start, end_char=start + len(text),
+    )  # fmt: skip
+
+
+def test_adjacent_chunks_of_a_document_become_one_block_with_the_overlap_once() -> None:
+    document = "Alpha beta gamma. Delta epsilon zeta. Eta theta iota."
+    first = piece(1, 7, 0, document[0:30], 0, 0.4)  # "Alpha beta gamma. Delta epsil"
+    second = piece(2, 7, 1, document[18:], 18, 0.9)  # overlaps "Delta epsil"
+    other = piece(3, 8, 0, "Unrelated text.", 0, 0.6)
+    far = piece(4, 7, 5, "Far away in the same document.", 400, 0.1)
+    blocks = build_blocks([second, other, first, far])  # ranked best first
+    assert [block.chunks[0].chunk_ids for block in blocks] == [(1, 2), (3,), (4,)]  # merged run keeps rank 1
+    merged = blocks[0].chunks[0]
+    assert blocks[0].text == document and merged.score == 0.9 and merged.chunk_id == 1
+    prompt = contextual_prompt(blocks, "q")
+    assert prompt.count("BEGININPUT") == len(blocks) == 3 and prompt.count(document) == 1
+
+
+def test_chunks_on_different_pages_stay_apart() -> None:
+    one = piece(1, 7, 0, "Page one text.", 0, 0.5, page=1)
+    two = piece(2, 7, 1, "Page two text.", 15, 0.4, page=2)
+    assert [block.chunks[0].chunk_ids for block in build_blocks([one, two])] == [(1,), (2,)]
