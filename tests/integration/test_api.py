@@ -493,6 +493,20 @@ def test_upload_size_and_request_time_limits(tmp_path: Path) -> None:
         hanging.close()
 
 
+def test_adjacent_chunks_are_sent_as_one_block(client: TestClient) -> None:
+    body = client.post(
+        "/ask", json={"question": "Gutenberg Bible movable type printing history", "top_k": 12, "include_prompt": True, "mode": "dense"}
+    ).json()
+    merged = [s for s in body["sources"] if len(s["chunk_ids"]) > 1]
+    assert merged, [s["chunk_ids"] for s in body["sources"]]
+    assert len(blocks_of(body["prompt"])) == len(body["sources"]) == body["prompt"].count("BEGININPUT\n")
+    for source in merged:
+        assert source["chunk_id"] == source["chunk_ids"][0]
+        assert source["text"].strip() in body["prompt"]
+    all_ids = [i for s in body["sources"] for i in s["chunk_ids"]] + body["omitted_chunk_ids"]
+    assert len(all_ids) == len(set(all_ids)) >= 10  # each retrieved chunk sent once, or listed as left out
+
+
 def test_service_recovers_when_the_model_server_returns(client: TestClient) -> None:
     """Last in the module: it kills the shared embedded vLLM and waits for the watchdog."""
     container = client.app.state.container  # type: ignore[attr-defined]
@@ -511,3 +525,4 @@ def test_service_recovers_when_the_model_server_returns(client: TestClient) -> N
         assert back.status_code == 503
         time.sleep(2)
     assert back.status_code == 200 and back.json()["sources"], "the service did not recover by itself"
+
