@@ -20,6 +20,26 @@ from rag.prompts import summarization_prompt
 DEFAULT_WORDS = 130
 TOKENS_PER_WORD = 2.0  # generous: the answer budget must hold the summary
 MAX_ROUNDS = 4
+LENGTH_TOLERANCE = 1 / 3  # a summary may run this far over its word target
+
+
+def within_target(summary: str, words: int) -> str:
+    """The summary cut after its last whole sentence within the target plus a third.
+
+    Nothing is added: what is kept is the model's own text. A first sentence that is
+    itself too long is cut at the word limit."""
+    limit = int(words * (1 + LENGTH_TOLERANCE))
+    if len(summary.split()) <= limit:
+        return summary
+    kept_end, count = 0, 0
+    for start, end in split_sentences(summary, 0, len(summary)):
+        count += len(summary[start:end].split())
+        if count > limit:
+            break
+        kept_end = end
+    if kept_end:
+        return summary[:kept_end].strip()
+    return " ".join(summary.split()[:limit])
 
 
 @dataclass(frozen=True)
@@ -37,7 +57,7 @@ class Summarizer:
 
     async def summarize(self, text: str, words: int = DEFAULT_WORDS) -> Summary:
         prompt, prompts, rounds = await self.final_prompt(text, words)
-        return Summary(await self._generate(prompt, words), prompts, rounds)
+        return Summary(within_target(await self._generate(prompt, words), words), prompts, rounds)
 
     async def stream(self, text: str, words: int = DEFAULT_WORDS) -> AsyncIterator[str | Summary]:
         """Tokens of the final summary as they come (map rounds run first), then the Summary."""
@@ -48,7 +68,7 @@ class Summarizer:
         ):
             parts.append(token)
             yield token
-        yield Summary("".join(parts).strip(), prompts, rounds)
+        yield Summary(within_target("".join(parts).strip(), words), prompts, rounds)
 
     async def final_prompt(self, text: str, words: int) -> tuple[str, tuple[str, ...], int]:
         """The prompt whose answer is the summary, after as many map rounds as the text needs."""
