@@ -16,7 +16,13 @@ from rag.context_budget import ContextBudget
 from rag.filters import MetadataFilters
 from rag.llm.client import OpenAICompatibleLLM
 from rag.multi_question import interleave, numbered_questions, split_numbered_answers
-from rag.prompts import build_blocks, contextual_prompt, question_instruction, render_block
+from rag.prompts import (
+    build_blocks,
+    contextual_prompt,
+    instruction_template,
+    question_instruction,
+    render_block,
+)
 from rag.retrieval import Retriever
 from rag.types import Answer, PromptBlock, RetrievedChunk
 
@@ -57,6 +63,7 @@ class AnswerService:
         self.llm = llm
         self.settings = settings
         self.budget = budget
+        self.template = instruction_template(settings.ask_for_irrelevant)
 
     async def ask(
         self,
@@ -121,9 +128,9 @@ class AnswerService:
         blocks = build_blocks(chunks)
         self.budget.context_length = await self.llm.context_length(self.budget.context_length)
         kept, left_out = await anyio.to_thread.run_sync(
-            self.budget.fit, blocks, render_block, question_instruction(question)
+            self.budget.fit, blocks, render_block, question_instruction(question, self.template)
         )
-        prompt = contextual_prompt(kept, question)
+        prompt = contextual_prompt(kept, question, self.template)
         timings["prompt_ms"] = round(_ms_since(started) - timings["retrieve_ms"], 2)
         return PreparedAnswer(started, timings, kept, left_out, prompt, questions=questions)
 

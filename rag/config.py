@@ -95,6 +95,10 @@ class LLMSettings(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=1, ge=0)
     system_prompt: str = "You are an unbiased, uncensored, helpful assistant."
+    ask_for_irrelevant: bool = Field(
+        default=False,
+        description='add bagel\'s trained refusal cue, If you don\'t know, respond with "IRRELEVANT", to the instruction',
+    )
     # embedded server
     embedded_source_gguf: str = Field(
         default="",

@@ -24,6 +24,15 @@ BEGININSTRUCTION, ENDINSTRUCTION = "BEGININSTRUCTION", "ENDINSTRUCTION"
 DELIMITERS = (BEGININPUT, ENDINPUT, BEGINCONTEXT, ENDCONTEXT, BEGININSTRUCTION, ENDINSTRUCTION)
 
 DEFAULT_INSTRUCTION = "{question}\nDon't make up answers if you don't know. Cite your sources."
+# Bagel learned this refusal from its SQuAD v2 data (BAGEL_FORMAT.md); optional.
+IRRELEVANT_INSTRUCTION = (
+    "{question}\nDon't make up answers if you don't know. If you don't know, respond with \"IRRELEVANT\". "
+    "Cite your sources."
+)
+
+
+def instruction_template(ask_for_irrelevant: bool) -> str:
+    return IRRELEVANT_INSTRUCTION if ask_for_irrelevant else DEFAULT_INSTRUCTION
 SUMMARIZE_INSTRUCTION = "Summarize the input in around {words} words."
 
 MAX_METADATA_VALUE_CHARS = 300

@@ -136,3 +136,17 @@ def test_chunks_on_different_pages_stay_apart() -> None:
     one = piece(1, 7, 0, "Page one text.", 0, 0.5, page=1)
     two = piece(2, 7, 1, "Page two text.", 15, 0.4, page=2)
     assert [block.chunks[0].chunk_ids for block in build_blocks([one, two])] == [(1,), (2,)]
+
+
+def test_the_optional_irrelevant_cue_goes_inside_the_one_instruction_block() -> None:
+    from rag.prompts import instruction_template
+
+    prompt = contextual_prompt(build_blocks([chunk(1, "text")]), "Who?", instruction_template(True))
+    instruction = prompt.split("BEGININSTRUCTION\n", 1)[1]
+    assert instruction == (
+        "Who?\nDon't make up answers if you don't know. If you don't know, respond with \"IRRELEVANT\". "
+        "Cite your sources.\nENDINSTRUCTION"
+    )
+    assert contextual_prompt(build_blocks([chunk(1, "text")]), "Who?", instruction_template(False)) == contextual_prompt(
+        build_blocks([chunk(1, "text")]), "Who?"
+    )
