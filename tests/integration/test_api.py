@@ -194,6 +194,22 @@ def test_nothing_indexed_means_no_model_call_and_not_answerable(tmp_path: Path) 
         assert body["answerable"] is False and body["sources"] == [] and "no indexed chunk" in body["abstention_reason"]
 
 
+
+def test_first_start_prints_an_admin_key_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(
+        tmp_path / "data", llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0}
+    )
+    with caplog.at_level("WARNING", logger="api.container"), TestClient(create_app(settings)) as first:
+        printed = re.search(r"\b(rag_[A-Za-z0-9_\-]{40,})\b", caplog.text)
+        assert printed, caplog.text
+        assert first.get("/documents").status_code == 401  # keys are required from the start
+        assert first.get("/documents", headers={"Authorization": f"Bearer {printed.group(1)}"}).status_code == 200
+        assert first.get("/health").status_code == 503  # no key needed (the model server is down here)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="api.container"), TestClient(create_app(settings)) as second:
+        assert "rag_" not in caplog.text  # a key exists now: none is made or shown again
+        assert [k.name for k in second.app.state.container.keys.list()] == ["first-admin"]  # type: ignore[attr-defined]
+
 def test_ask_with_metadata_filters_and_mode(client: TestClient) -> None:
     body = client.post(
         "/ask",
