@@ -7,6 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 
+# Ids and offsets fit a 32-bit SQL integer (PostgreSQL's INTEGER): larger ones are 422, not 500.
+MAX_SQL_INT = 2**31 - 1
+DocumentId = Annotated[int, Field(ge=1, le=MAX_SQL_INT, description="A document's id.")]
+
 CollectionName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"), Field(examples=["default"])
 ]
@@ -143,7 +147,9 @@ class AskResponse(BaseModel):
 
 class SummarizeRequest(StrictModel):
     text: str | None = Field(default=None, min_length=1, description="The text to summarize.")
-    document_id: int | None = Field(default=None, description="Or an indexed document to summarize.")
+    document_id: int | None = Field(
+        default=None, ge=1, le=MAX_SQL_INT, description="Or an indexed document to summarize."
+    )
     words: int = Field(default=130, ge=10, le=1000, description="Target length of the summary in words.")
     stream: bool = Field(
         default=False,

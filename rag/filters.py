@@ -40,12 +40,23 @@ def _typed(field: str, sample: Any) -> Column[Any]:
     raise FilterError(f"filter on {field!r}: values must be strings, numbers or booleans, got {sample!r}")
 
 
+def _bindable(field: str, value: Any) -> Any:
+    """Numbers as floats (they are compared as floats; a huge int cannot be bound), no NUL."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and "\x00" in value:
+        raise FilterError(f"filter on {field!r}: values must not contain NUL characters")
+    return value
+
+
 def _condition(field: str, operator: str, value: Any) -> ColumnElement[bool]:
+    if "\x00" in field:
+        raise FilterError("filter field names must not contain NUL characters")
     if operator in ("in", "nin"):
         if not isinstance(value, list) or not value:
             raise FilterError(f"filter on {field!r}: {operator!r} needs a non-empty list")
         column = _typed(field, value[0])
-        condition = column.in_(value)
+        condition = column.in_([_bindable(field, item) for item in value])
         return not_(condition) if operator == "nin" else condition
     if isinstance(value, bool) and operator not in ("eq", "ne"):
         raise FilterError(f"filter on {field!r}: booleans take only eq or ne, not {operator!r}")
@@ -53,7 +64,7 @@ def _condition(field: str, operator: str, value: Any) -> ColumnElement[bool]:
         "eq": operator_module.eq, "ne": operator_module.ne, "gt": operator_module.gt,
         "gte": operator_module.ge, "lt": operator_module.lt, "lte": operator_module.le,
     }[operator]  # fmt: skip
-    return compare(_typed(field, value), value)  # type: ignore[no-any-return]
+    return compare(_typed(field, value), _bindable(field, value))  # type: ignore[no-any-return]
 
 
 def filter_clause(filters: MetadataFilters) -> ColumnElement[bool]:

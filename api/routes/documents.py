@@ -6,14 +6,14 @@ import json
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
 from api.auth import PrincipalDep, collection_not_found, visible_collections
 from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest, PayloadTooLarge
 from api.routes.jobs import job_out
-from api.schemas import CollectionName, DocumentList, DocumentOut, JobOut
+from api.schemas import MAX_SQL_INT, CollectionName, DocumentList, DocumentOut, JobOut
 from indexer.pipeline import Indexer
 from indexer.uploads import UnsupportedUpload, UploadPayload, check_supported, safe_filename, text_source
 from rag.auth import Principal
@@ -22,6 +22,8 @@ from rag.errors import NotFoundError
 from rag.storage.models import Document
 
 router = APIRouter(tags=["documents"])
+
+DocumentIdPath = Annotated[int, Path(ge=1, le=MAX_SQL_INT, description="A document's id.")]
 
 _READ_BLOCK = 1 << 20
 
@@ -44,7 +46,7 @@ async def list_documents(
     container: ContainerDep,
     principal: PrincipalDep,
     collection: Annotated[CollectionName | None, Query(description="Only this collection.")] = None,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_SQL_INT),
     limit: int = Query(50, ge=1, le=500),
 ) -> DocumentList:
     """The documents of the collections this key may see, oldest first."""
@@ -74,7 +76,7 @@ def visible_document(container: Container, principal: Principal, document_id: in
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut, responses=ERROR_RESPONSES)
-async def get_document(document_id: int, container: ContainerDep, principal: PrincipalDep) -> DocumentOut:
+async def get_document(document_id: DocumentIdPath, container: ContainerDep, principal: PrincipalDep) -> DocumentOut:
     document, collection, chunks = await anyio.to_thread.run_sync(
         visible_document, container, principal, document_id
     )
@@ -87,7 +89,7 @@ async def get_document(document_id: int, container: ContainerDep, principal: Pri
     response_class=Response,
     responses=ERROR_RESPONSES,
 )
-async def delete_document(document_id: int, container: ContainerDep, principal: PrincipalDep) -> Response:
+async def delete_document(document_id: DocumentIdPath, container: ContainerDep, principal: PrincipalDep) -> Response:
     """Remove the document, its chunks and its vectors (waits for a running indexer of its collection)."""
 
     def delete() -> None:
@@ -134,6 +136,10 @@ async def upload_document(
     if (file is None) == (text is None):
         raise InvalidRequest("send either a file or a text")
     parsed = _parse_metadata(metadata)
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in SQL.
+    for name, value in (("source", source), ("text", text), ("metadata", json.dumps(parsed))):
+        if value is not None and ("\x00" in value or (name == "metadata" and "\\u0000" in value)):
+            raise InvalidRequest(f"{name} must not contain NUL characters")
     limit = container.settings.api.max_upload_bytes
     if file is not None:
         filename = safe_filename(file.filename or "upload")

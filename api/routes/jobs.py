@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import anyio
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from api.auth import PrincipalDep
 from api.deps import ContainerDep
@@ -20,7 +22,7 @@ def job_out(job: JobInfo) -> JobOut:
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERROR_RESPONSES)
-async def get_job(job_id: str, container: ContainerDep, principal: PrincipalDep) -> JobOut:
+async def get_job(job_id: Annotated[str, Path(max_length=64)], container: ContainerDep, principal: PrincipalDep) -> JobOut:
     job = await anyio.to_thread.run_sync(container.jobs.get, job_id)
     if job is None or not principal.can_see(job.collection):
         raise NotFoundError(f"job {job_id} does not exist")

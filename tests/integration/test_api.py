@@ -523,6 +523,20 @@ def test_adjacent_chunks_are_sent_as_one_block(client: TestClient) -> None:
     assert len(all_ids) == len(set(all_ids)) >= 10  # each retrieved chunk sent once, or listed as left out
 
 
+def test_out_of_range_ids_and_nul_characters_are_refused_not_500(client: TestClient) -> None:
+    huge = 2**63
+    assert client.get("/documents", params={"offset": huge}).status_code == 422
+    assert client.get(f"/documents/{huge}").status_code == 422
+    assert client.delete(f"/documents/{huge}").status_code == 422
+    assert client.post("/summarize", json={"document_id": huge}).status_code == 422
+    assert client.post("/ask", json={"question": "q", "filters": {"year": {"gt": 10**30}}}).status_code == 200
+    nul_filter = client.post("/ask", json={"question": "q", "filters": {"author": "a\u0000b"}})
+    assert nul_filter.status_code == 422 and "NUL" in nul_filter.json()["error"]["message"]
+    for fields in ({"text": "x", "source": "a\x00b"}, {"text": "a\x00b"}, {"text": "x", "metadata": '{"t": "a\\u0000b"}'}):
+        refused = client.post("/documents", data=fields)
+        assert refused.status_code == 422 and "NUL" in refused.json()["error"]["message"], fields
+
+
 def test_service_recovers_when_the_model_server_returns(client: TestClient) -> None:
     """Last in the module: it kills the shared embedded vLLM and waits for the watchdog."""
     container = client.app.state.container  # type: ignore[attr-defined]
@@ -541,4 +555,5 @@ def test_service_recovers_when_the_model_server_returns(client: TestClient) -> N
         assert back.status_code == 503
         time.sleep(2)
     assert back.status_code == 200 and back.json()["sources"], "the service did not recover by itself"
+
 
