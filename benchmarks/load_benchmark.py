@@ -18,9 +18,7 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -97,6 +95,7 @@ def local_service() -> Iterator[tuple[str, str, str, int]]:
     from rag.embedding import make_embedder
     from rag.llm.embedded_server import free_port
     from rag.store import KnowledgeStore
+    from tests.service_process import serve_in_process
 
     base = load_settings()
     with tempfile.TemporaryDirectory(prefix="rag-load-") as scratch:
@@ -106,26 +105,11 @@ def local_service() -> Iterator[tuple[str, str, str, int]]:
         Indexer(store).index_paths([REPO_ROOT / "tests" / "data" / "corpus"])
         key = ApiKeyStore(store.sessions).create("load", [], admin=True).key
         store.close()
-        port, vllm_port = free_port(), free_port()
-        env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_MODELS_DIR": str(settings.model_cache_dir),
-               "RAG_LLM__EMBEDDED_PORT": str(vllm_port), "RAG_LOG_LEVEL": "WARNING"}  # fmt: skip
-        server = subprocess.Popen([str(Path(sys.executable).parent / "rag"), "serve", "--port", str(port)], env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(1)
-            else:
-                raise SystemExit("the service did not become healthy")
+        vllm_port = free_port()
+        env = {"RAG_MODELS_DIR": str(settings.model_cache_dir), "RAG_LLM__EMBEDDED_PORT": str(vllm_port),
+               "RAG_LOG_LEVEL": "WARNING"}  # fmt: skip
+        with serve_in_process(data_dir, env) as url:
             yield url, key, f"http://127.0.0.1:{vllm_port}/v1", settings.llm.max_answer_tokens
-        finally:
-            server.terminate()
-            server.wait(60)
 
 
 async def benchmark(url: str, key: str, vllm_url: str, max_tokens: int, clients: int, duration_s: float) -> dict[str, object]:

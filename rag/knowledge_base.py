@@ -37,9 +37,13 @@ class KnowledgeBase:
             return collection_ids(session, names)
 
     def stores(self, collections: Sequence[str] | None = None) -> list[KnowledgeStore]:
-        """Reading stores of the named collections that exist (all when None), opened once."""
-        existing = self.collection_names()
-        wanted = existing if collections is None else [name for name in collections if name in existing]
+        """Reading stores of the named collections that exist (all when None), opened once.
+        Collections are never removed, so names whose store is open need no query."""
+        if collections is not None and all(name in self._readers for name in collections):
+            wanted = list(collections)
+        else:
+            existing = self.collection_names()
+            wanted = existing if collections is None else [name for name in collections if name in existing]
         with self._lock:
             for name in wanted:
                 if name not in self._readers:

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from indexer.pipeline import Indexer
@@ -23,6 +19,7 @@ from rag.embedding import Embedder
 from rag.llm.embedded_server import free_port
 from rag.store import KnowledgeStore
 from tests.conftest import CORPUS_DIR, MODELS_DIR, REPO_ROOT, make_settings
+from tests.service_process import serve_in_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm, pytest.mark.slow]
 
@@ -41,36 +38,13 @@ def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Ite
     Indexer(store).index_paths([CORPUS_DIR])
     key = ApiKeyStore(store.sessions).create("browser", [], admin=True).key
     store.close()
-    port = free_port()
     env = {
-        **os.environ,
-        "RAG_DATA_DIR": str(data_dir),
         "RAG_MODELS_DIR": str(MODELS_DIR),
         "RAG_LLM__EMBEDDED_PORT": str(free_port()),
         "RAG_LLM__MAX_ANSWER_TOKENS": "96",
     }
-    log = open(data_dir / "serve.log", "wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "rag"), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (data_dir / "serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            raise AssertionError("the service did not become healthy")
+    with serve_in_process(data_dir, env) as url:
         yield url, key
-    finally:
-        process.terminate()
-        process.wait(60)
-        log.close()
 
 
 @pytest.fixture(scope="module")
