@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install models run test test-tools clean
+.PHONY: install models run test test-tools bench-indexing clean
 
 install: $(STAMP) models
 
@@ -41,5 +41,15 @@ test-tools:
 	  else echo "chromium or docker-compose missing and not root: their tests will skip"; fi; \
 	fi
 
+# The indexing benchmark against LlamaIndex (same corpus, model and machine, in one run).
+# LlamaIndex is not our dependency: it gets a virtual environment of its own.
+BEIR ?= ../shared/evaldata/scifact
+LLAMAINDEX_VENV := .venv-llamaindex
+bench-indexing: install
+	test -x $(LLAMAINDEX_VENV)/bin/python || $(PYTHON) -m venv $(LLAMAINDEX_VENV)
+	$(LLAMAINDEX_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(LLAMAINDEX_VENV)/bin/python -m pip install -q llama-index-core==0.14.25 llama-index-embeddings-huggingface==0.8.0
+	$(BIN)/python benchmarks/indexing_benchmark.py --beir $(BEIR) --llamaindex-python $(LLAMAINDEX_VENV)/bin/python
+
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) $(LLAMAINDEX_VENV) data .pytest_cache

@@ -127,8 +127,8 @@ async def benchmark(url: str, key: str, vllm_url: str, max_tokens: int, clients:
         return response.status_code
 
     async def direct(client: httpx.AsyncClient, n: int) -> int:
-        from rag.llm.client import CHAT_STOP_SEQUENCES
         from rag.config import LLMSettings
+        from rag.llm.client import CHAT_STOP_SEQUENCES
 
         body = {
             "model": model,

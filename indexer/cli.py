@@ -18,11 +18,11 @@ from indexer.eval_commands import eval_app
 from indexer.metadata import parse_meta_options
 from indexer.pipeline import Indexer, IndexReport, RunOptions
 from indexer.readers import ReaderOptions
+from rag.auth import ApiKeyStore, KeyInfo
+from rag.collections import DEFAULT_COLLECTION, InvalidCollectionName, validate_collection_name
 from rag.config import Settings, load_settings
 from rag.embedding import make_embedder
 from rag.errors import RAGError
-from rag.auth import ApiKeyStore, KeyInfo
-from rag.collections import DEFAULT_COLLECTION, InvalidCollectionName, validate_collection_name
 from rag.knowledge_base import KnowledgeBase
 from rag.store import KnowledgeStore, SharedDatabase
 

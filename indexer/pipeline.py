@@ -1,18 +1,21 @@
 """Bulk indexing: read, hash, chunk, embed, and store in SQL + faiss.
 
 Documents are processed in batches: one embedding call and one SQL
-transaction per batch. A document whose content hash is unchanged is skipped
-without being chunked or embedded.
+transaction per batch, the next batch embedding while the last one is written.
+A document whose content hash is unchanged is skipped without being chunked
+or embedded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +24,11 @@ from indexer.metadata import read_sidecar, with_metadata
 from indexer.prefetch import prefetch
 from indexer.readers import ReaderOptions, reader_for
 from rag.chunking import TokenChunker
+from rag.embedding import Vectors
 from rag.errors import DocumentReadError
 from rag.sections import annotate
 from rag.store import KnowledgeStore
-from rag.types import SourceDocument
+from rag.types import ChunkSpan, SourceDocument
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,12 @@ def _absolute(path: Path) -> str:
         return os.path.abspath(path)
 
 
+def _batches(documents: Iterable[SourceDocument], size: int) -> Iterator[list[SourceDocument]]:
+    iterator = iter(documents)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
 def content_hash(document: SourceDocument) -> str:
     sections = [(s.start_char, s.metadata) for s in document.sections]
     payload = json.dumps(
@@ -76,6 +86,17 @@ class RunOptions:
     metadata: dict[str, str] = field(default_factory=dict)  # --meta key=value, for every document
     prune: bool = False  # remove documents under the given paths whose source is gone
     reader: ReaderOptions = field(default_factory=ReaderOptions)
+
+
+@dataclass(frozen=True)
+class _PreparedBatch:
+    """Changed documents of one batch, chunked, with their embedding under way."""
+
+    documents: list[SourceDocument]
+    hashes: dict[str, str]  # source -> content hash
+    existing: set[str]  # sources already stored (updated rather than added)
+    spans: dict[str, list[ChunkSpan]]
+    vectors: Future[Vectors]
 
 
 class Indexer:
@@ -143,14 +164,17 @@ class Indexer:
     def index_documents(
         self, documents: Iterable[SourceDocument], report: IndexReport, finish: bool = True
     ) -> None:
-        batch: list[SourceDocument] = []
-        for document in documents:
-            batch.append(document)
-            if len(batch) >= BATCH_DOCUMENTS:
-                self._store_batch(batch, report)
-                batch = []
-        if batch:
-            self._store_batch(batch, report)
+        """Batch by batch: while one batch is being embedded, the next is chunked and the
+        one before is written, so the encoder is never idle waiting for SQL or the chunker."""
+        in_flight: _PreparedBatch | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="indexer-embed") as encoder:
+            for batch in _batches(documents, BATCH_DOCUMENTS):
+                prepared = self._prepare(batch, report, encoder, in_flight)
+                if in_flight:
+                    self._commit(in_flight, report)
+                in_flight = prepared
+            if in_flight:
+                self._commit(in_flight, report)
         if finish:
             self._finish(report)
 
@@ -214,40 +238,55 @@ class Indexer:
         report.failed.extend((problem.path, problem.reason) for problem in result.problems)
         return [with_metadata(d, sidecar, options.metadata) for d in result.documents]
 
-    def _store_batch(self, batch: list[SourceDocument], report: IndexReport) -> None:
+    def _prepare(
+        self,
+        batch: list[SourceDocument],
+        report: IndexReport,
+        encoder: ThreadPoolExecutor,
+        in_flight: _PreparedBatch | None,
+    ) -> _PreparedBatch | None:
+        """Skip unchanged documents, chunk the rest and start embedding their chunks."""
         report.documents += len(batch)
         batch = list({document.source: document for document in batch}.values())
         hashes = {document.source: content_hash(document) for document in batch}
         with self.store.session() as repo:
             stored = repo.hashes_by_source(list(hashes))
+        if in_flight:  # written before this batch is, so its hashes count as stored
+            stored.update((source, h) for source, h in in_flight.hashes.items() if source in hashes)
         changed = [d for d in batch if stored.get(d.source) != hashes[d.source]]
         report.unchanged += len(batch) - len(changed)
         if not changed:
-            return
+            return None
         spans = {
             document.source: annotate(self.chunker.chunk(document.text), document.sections)
             for document in changed
         }
         texts = [span.text for document in changed for span in spans[document.source]]
-        vectors = self.store.embedder.embed(texts)
+        return _PreparedBatch(
+            documents=changed,
+            hashes={d.source: hashes[d.source] for d in changed},
+            existing={d.source for d in changed if d.source in stored},
+            spans=spans,
+            vectors=encoder.submit(self.store.embedder.embed, texts),
+        )
+
+    def _commit(self, prepared: _PreparedBatch, report: IndexReport) -> None:
+        """SQL first, then faiss: a crash between the two is repaired by ``check()``."""
+        vectors = prepared.vectors.result()
         new_ids: list[int] = []
         old_ids: list[int] = []
         with self.store.session() as repo:
-            for document in changed:
+            for document in prepared.documents:
                 _, added, removed = repo.replace_document(
-                    document.source, hashes[document.source], document.metadata, spans[document.source]
+                    document.source, prepared.hashes[document.source], document.metadata, prepared.spans[document.source]
                 )
                 new_ids.extend(added)
                 old_ids.extend(removed)
-        # SQL is committed: now the vectors (a crash here is repaired by check()).
         self.store.vectors.remove(old_ids)
         self.store.vectors.add(new_ids, vectors)
         report.chunks_embedded += len(new_ids)
-        for document in changed:
-            if document.source in stored:
-                report.updated += 1
-            else:
-                report.added += 1
+        report.updated += len(prepared.existing)
+        report.added += len(prepared.documents) - len(prepared.existing)
         if time.monotonic() - self._last_save > SAVE_INTERVAL_S:
             self.store.save_vectors()
             self._last_save = time.monotonic()

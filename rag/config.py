@@ -33,12 +33,23 @@ class EmbeddingSettings(BaseModel):
         default="",
         description="sentence-transformers model folder or name; empty means the packaged all-MiniLM-L6-v2",
     )
-    backend: Literal["torch", "onnx-int8"] = Field(
-        default="onnx-int8",
-        description="onnx-int8: the same model exported to ONNX with int8 weights, 2.3x faster on CPU "
-        "at the same retrieval quality (README); torch: sentence-transformers in fp32",
+    backend: Literal["torch", "onnx-int8", "openvino-int8"] = Field(
+        default="openvino-int8",
+        description="openvino-int8: the same model quantized to int8 (weights and activations) by NNCF, "
+        "run by OpenVINO; onnx-int8: int8 weights, run by onnxruntime; torch: sentence-transformers in fp32. "
+        "Speed and retrieval quality of each are in the README",
     )
-    batch_size: int = Field(default=64, gt=0)
+    batch_size: int = Field(default=64, gt=0, description="torch backend: texts per batch")
+    batch_tokens: int = Field(
+        default=2048, gt=0,
+        description="int8 backends: padded tokens per batch (texts are batched longest first, "
+        "so short texts go many to a batch)",
+    )  # fmt: skip
+    workers: int = Field(
+        default=0, ge=0,
+        description="int8 backends: single-threaded runtimes run side by side; "
+        "0 means one per CPU core this process may use",
+    )  # fmt: skip
     device: str = "cpu"
 
     @cached_property

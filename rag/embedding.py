@@ -105,7 +105,11 @@ class SentenceTransformersEmbedder:
 
 
 def make_embedder(settings: EmbeddingSettings, cache_dir: Path) -> Embedder:
-    """The configured encoder backend (torch, or ONNX int8 cached under ``cache_dir``)."""
+    """The configured encoder backend (torch, or an int8 export cached under ``cache_dir``)."""
+    if settings.backend == "openvino-int8":
+        from rag.openvino_embedding import OpenVinoInt8Embedder
+
+        return OpenVinoInt8Embedder(settings, cache_dir / "embedder-openvino-int8")
     if settings.backend == "onnx-int8":
         from rag.onnx_embedding import OnnxInt8Embedder
 

@@ -17,7 +17,7 @@ from tests.conftest import MODELS_DIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-FILES, PER_FILE = 6, 250
+FILES, PER_FILE = 8, 500  # a few thousand documents: the indexer needs seconds, not one
 WORDS = "river delta sediment glacier basalt orchard lantern harbor meadow copper violin granite".split()
 
 

@@ -9,13 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from indexer.cli import app
-from indexer.pipeline import Indexer, RunOptions
+from indexer.pipeline import Indexer, IndexReport, RunOptions
 from rag.chunking import TokenChunker
 from rag.config import Settings
 from rag.embedding import SentenceTransformersEmbedder
 from rag.errors import IndexMismatchError
 from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
+from rag.types import SourceDocument
 from tests.conftest import MODELS_DIR
 
 pytestmark = pytest.mark.integration
@@ -188,3 +189,33 @@ def test_pdf_chunks_carry_their_page(settings: Settings, embedder: SentenceTrans
     [hit] = Retriever(indexer.store, settings.retrieval).retrieve("descaling with citric acid", 1, "bm25")
     assert (hit.metadata["page"], hit.metadata["page_end"]) == (1, 2)  # both short pages, one chunk
     assert hit.metadata["title"] == "Kettle manual"
+
+
+def test_a_source_repeated_in_later_batches_is_counted_and_stored_as_written_in_order(
+    settings: Settings, embedder: SentenceTransformersEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of two: batch N+1 is chunked and its hashes looked up before batch N is written,
+    # so the lookup has to see batch N's documents as stored.
+    monkeypatch.setattr("indexer.pipeline.BATCH_DOCUMENTS", 2)
+    texts = {
+        "a": "Glaciers flow downhill under their own weight.",
+        "b": "Honeybees dance to show where the flowers are.",
+        "c": "Sourdough rises because of wild yeast.",
+    }
+    documents = [
+        SourceDocument("a", texts["a"], {}),
+        SourceDocument("b", texts["b"], {}),
+        SourceDocument("a", texts["a"], {}),  # next batch, same content: unchanged
+        SourceDocument("c", texts["c"], {}),
+        SourceDocument("b", "Honeybees also dance to recruit nest-site scouts.", {}),  # changed: updated
+    ]
+    indexer = make_indexer(settings, embedder)
+    report = IndexReport()
+    indexer.index_documents(documents, report)
+    assert (report.documents, report.added, report.unchanged, report.updated) == (5, 3, 1, 1)
+    assert report.chunks_embedded == 4
+    with indexer.store.session() as repo:
+        assert repo.count_chunks() == 3 == indexer.store.vectors.size
+    hits = Retriever(indexer.store, settings.retrieval).retrieve("Why do honeybees dance for scouts?", 1)
+    assert hits[0].text == "Honeybees also dance to recruit nest-site scouts."
+    indexer.store.close()

@@ -1,0 +1,98 @@
+"""The fastest CPU encoder here: the same sentence-transformers model, quantized to int8
+(weights and activations, calibrated) by NNCF and run by OpenVINO.
+
+Static quantization fixes each activation's int8 scale once, from calibration text, where
+dynamic quantization (the onnx-int8 backend) measures it on every batch: so a text's vector
+does not depend on the texts batched with it, and OpenVINO runs the whole transformer in
+int8 kernels. Calibration uses 256 Wikipedia paragraphs shipped with the package
+(``rag/data/calibration_paragraphs.jsonl``, SQuAD 2.0, CC BY-SA 4.0), never the user's
+documents, so every installation exports the same model. Speed and retrieval quality against
+the other backends and LlamaIndex are in the README (benchmarks/indexing_benchmark.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from rag.exported_encoder import INPUTS, Batch, ExportedEncoder, Runner
+from rag.onnx_embedding import export_fp32
+
+if TYPE_CHECKING:
+    import openvino
+
+logger = logging.getLogger(__name__)
+
+# The folder name changes with the export recipe, so that a cached export of an older one is redone.
+EXPORT_FOLDER = "openvino-int8-nncf-v1"
+MODEL_XML = "model.xml"
+CALIBRATION_BATCH = 16
+
+
+def calibration_texts() -> list[str]:
+    data = resources.files("rag") / "data" / "calibration_paragraphs.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [f"{row['title'].replace('_', ' ')} {row['text']}" for row in rows]
+
+
+def export_openvino_int8(model_path: str, target: Path) -> Path:
+    """Export to ONNX, quantize with NNCF on the calibration paragraphs, save as OpenVINO IR (once)."""
+    folder = target / EXPORT_FOLDER
+    if (folder / MODEL_XML).exists():
+        return folder / MODEL_XML
+    import nncf
+    import openvino
+    from transformers import AutoTokenizer
+
+    full = export_fp32(model_path, target)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    texts = calibration_texts()
+    batches = []
+    for start in range(0, len(texts), CALIBRATION_BATCH):
+        encoded = tokenizer(
+            texts[start : start + CALIBRATION_BATCH], padding=True, truncation=True, max_length=256, return_tensors="np"
+        )
+        batches.append({name: encoded[name].astype(np.int64) for name in INPUTS})
+    logger.info("quantizing %s to int8 with NNCF (%d calibration paragraphs)", model_path, len(texts))
+    quantized = nncf.quantize(
+        openvino.Core().read_model(str(full)),
+        nncf.Dataset(batches),
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(batches),
+    )
+    partial = target / (EXPORT_FOLDER + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    openvino.save_model(quantized, str(partial / MODEL_XML))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)  # the folder appears whole or not at all
+    full.unlink(missing_ok=True)
+    return folder / MODEL_XML
+
+
+class OpenVinoInt8Embedder(ExportedEncoder):
+    backend = "openvino-int8"
+
+    def _load_runners(self, count: int) -> list[Runner]:
+        import openvino
+
+        model_file = export_openvino_int8(self._settings.model_path, self._cache_dir)
+        compiled = openvino.Core().compile_model(
+            str(model_file), "CPU",
+            {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(count), "INFERENCE_NUM_THREADS": str(count)},
+        )  # fmt: skip
+        return [_runner(compiled.create_infer_request()) for _ in range(count)]
+
+
+def _runner(request: openvino.InferRequest) -> Runner:
+    def run(batch: Batch) -> npt.NDArray[np.float32]:
+        return request.infer(batch)[0]  # type: ignore[no-any-return]  # a copy: share_outputs=False
+
+    return run
