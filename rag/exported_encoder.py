@@ -46,6 +46,9 @@ class ExportedEncoder(ABC):
     """The Embedder protocol over a model exported for a CPU runtime; thread-safe."""
 
     backend: ClassVar[str]  # appended to the model's identity: indexes of two backends differ
+    # Batches are padded to a multiple of this many tokens: fewer distinct input shapes, for a
+    # runtime that compiles and caches kernels per shape (OpenVINO).
+    pad_to_multiple: ClassVar[int] = 1
 
     def __init__(self, settings: EmbeddingSettings, cache_dir: Path) -> None:
         self._settings = settings
@@ -119,7 +122,8 @@ class ExportedEncoder(ABC):
                 "input_ids"
             ]
         lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
-        batches = token_budget_batches(lengths, self._settings.batch_tokens)
+        padded_lengths = lengths + (-lengths % self.pad_to_multiple)
+        batches = token_budget_batches(padded_lengths, self._settings.batch_tokens)
         if len(batches) == 1:
             # A query: run it here, on the next free runner, rather than queue it behind the
             # batches of a bulk embedding that may be under way (indexing while serving).
@@ -132,6 +136,7 @@ class ExportedEncoder(ABC):
 
     def _padded(self, token_ids: list[list[int]]) -> Batch:
         longest = max(len(ids) for ids in token_ids)
+        longest += -longest % self.pad_to_multiple
         input_ids = np.full((len(token_ids), longest), self._tokenizer.pad_token_id, dtype=np.int64)
         attention_mask = np.zeros((len(token_ids), longest), dtype=np.int64)
         for row, ids in enumerate(token_ids):

@@ -12,7 +12,7 @@ import pytest
 
 from rag.config import EmbeddingSettings
 from rag.embedding import SentenceTransformersEmbedder, make_embedder
-from rag.exported_encoder import ExportedEncoder
+from rag.exported_encoder import Batch, ExportedEncoder, Runner
 from rag.onnx_embedding import QUANTIZED_FILE
 from rag.openvino_embedding import EXPORT_FOLDER, MODEL_XML
 from tests.conftest import MODELS_DIR
@@ -65,6 +65,35 @@ def test_batch_companions_barely_change_a_vector(encoder: ExportedEncoder) -> No
     else:
         # Dynamic quantization scales activations per batch: a little rounding moves with it.
         assert agreement.min() > 0.98, agreement  # measured: 0.989 at worst
+
+
+def test_batches_come_in_few_shapes(encoder: ExportedEncoder) -> None:
+    # OpenVINO compiles and keeps kernels per input shape: every new shape costs memory.
+    encoder.warm_up()
+    runners = [encoder._runners.get() for _ in range(2)]
+    shapes: list[tuple[int, ...]] = []
+
+    def recording(runner: Runner) -> Runner:
+        def run(batch: Batch) -> np.ndarray:
+            shapes.append(batch["input_ids"].shape)
+            return runner(batch)
+
+        return run
+
+    for runner in runners:
+        encoder._runners.put(recording(runner))
+    try:
+        vectors = encoder.embed([" ".join(["glacier"] * n) for n in range(1, 100)])
+    finally:
+        for _ in range(2):
+            encoder._runners.get()
+        for runner in runners:
+            encoder._runners.put(runner)
+    assert vectors.shape == (99, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    lengths = {length for _, length in shapes}
+    assert all(length % encoder.pad_to_multiple == 0 for length in lengths)
+    if encoder.backend == "openvino-int8":
+        assert len(lengths) <= 101 // 16 + 1, sorted(lengths)  # 99 lengths, 7 shapes at most
 
 
 def test_concurrent_callers_get_the_vectors_of_their_own_texts(encoder: ExportedEncoder) -> None:
