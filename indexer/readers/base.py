@@ -41,7 +41,12 @@ def read_text_file(path: Path) -> str:
         raise DocumentReadError(str(path), "empty file")
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return data.decode(encoding)
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise DocumentReadError(
+                    str(path), f"undecodable bytes: starts with a {encoding} byte-order mark but is not {encoding} ({exc.reason})"
+                ) from exc
     if b"\x00" in data:
         raise DocumentReadError(str(path), "binary content (NUL bytes) in a text file")
     try:

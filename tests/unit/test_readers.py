@@ -61,6 +61,13 @@ def test_utf16_with_bom(tmp_path: Path) -> None:
     assert read(path).documents[0].text == "Grüße aus Köln"
 
 
+def test_a_byte_order_mark_over_bytes_of_another_encoding_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "fake_bom.md"
+    path.write_bytes(b"\xff\xfe\x00\xd8\x00\xd8broken")  # UTF-16 BOM, then lone surrogates
+    with pytest.raises(DocumentReadError, match="undecodable bytes: starts with a utf-16 byte-order mark"):
+        read(path)
+
+
 def test_jsonl_lines_with_ids_and_metadata() -> None:
     docs = read(CORPUS / "products.jsonl").documents
     assert [d.metadata["sku"] for d in docs] == ["K200", "L7", "TX"]
