@@ -17,7 +17,8 @@ from rag.context_budget import ContextBudget, tokenizer_counter
 from rag.embedding import make_embedder
 from rag.knowledge_base import KnowledgeBase
 from rag.llm.client import OpenAICompatibleLLM
-from rag.llm.embedded_server import EmbeddedVLLMServer
+from rag.llm.embedded_server import EmbeddedVLLMServer, free_port
+from rag.llm.model_prep import prepare_generator
 from rag.reranking import CrossEncoderReranker
 from rag.retrieval import Retriever
 from rag.summarization import Summarizer
@@ -87,9 +88,13 @@ class Container:
 
 
 def embedded_server(settings: Settings) -> EmbeddedVLLMServer:
+    """The embedded vLLM server on the prepared generator; a model cache that lacks it (a new
+    ``RAG_MODELS_DIR``) gets it converted now from the packaged GGUF instead of failing."""
+    source = Path(settings.llm.embedded_source_gguf) if settings.llm.embedded_source_gguf else None
+    prepare_generator(settings.embedded_generator_dir, source)
     return EmbeddedVLLMServer(
         model_dir=settings.embedded_generator_dir,
-        port=settings.llm.embedded_port,
+        port=settings.llm.embedded_port or free_port(),
         log_path=settings.data_dir / "logs" / "vllm.log",
         max_model_len=settings.llm.embedded_max_model_len,
         kv_cache_gb=settings.llm.embedded_kv_cache_gb,

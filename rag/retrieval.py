@@ -1,4 +1,4 @@
-"""Retrieval: dense (faiss), keyword (BM25) or hybrid (reciprocal rank fusion).
+"""Retrieval: dense (faiss), keyword (BM25) or hybrid (the two fused, rag/fusion.py).
 
 Metadata filters are resolved to chunk ids in SQL first and applied inside
 each search, so top-k still returns k matching chunks. Several collections are
@@ -9,7 +9,6 @@ their hits merge by score (cosine for dense, BM25 for keywords) before fusion.
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
@@ -19,6 +18,7 @@ import numpy as np
 from rag.config import RetrievalMode, RetrievalSettings
 from rag.embedding import Embedder
 from rag.filters import MetadataFilters, filter_clause
+from rag.fusion import fuse
 from rag.reranking import Reranker
 from rag.storage.repository import DocumentRepository, to_retrieved
 from rag.store import KnowledgeStore
@@ -41,15 +41,6 @@ class SearchableCollections(Protocol):
 def merge_by_score(rankings: list[Hits], limit: int) -> Hits:
     """The best ``limit`` hits of several rankings whose scores are comparable."""
     return heapq.nlargest(limit, (hit for hits in rankings for hit in hits), key=lambda hit: hit[1])
-
-
-def reciprocal_rank_fusion(rankings: list[tuple[Hits, float]], k: int) -> Hits:
-    """Sum of weight / (k + rank) over the rankings a chunk appears in."""
-    fused: dict[int, float] = defaultdict(float)
-    for hits, weight in rankings:
-        for rank, (chunk_id, _) in enumerate(hits, start=1):
-            fused[chunk_id] += weight / (k + rank)
-    return sorted(fused.items(), key=lambda item: item[1], reverse=True)
 
 
 class Retriever:
@@ -153,11 +144,7 @@ class Retriever:
             return keyword_hits(top_k), dense_hits(1)
         depth = max(top_k, self.settings.candidates)
         dense = dense_hits(depth)
-        fused = reciprocal_rank_fusion(
-            [(dense, self.settings.dense_weight), (keyword_hits(depth), self.settings.keyword_weight)],
-            self.settings.rrf_k,
-        )
-        return fused[:top_k], dense
+        return fuse(dense, keyword_hits(depth), self.settings.fusion)[:top_k], dense
 
     def _allowed(self, filters: MetadataFilters, stores: list[KnowledgeStore]) -> set[int]:
         with self.collections.session() as repo:

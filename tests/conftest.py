@@ -22,8 +22,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = Path(__file__).resolve().parent / "data" / "corpus"
 POSTGRES_ENV = "RAG_TEST_POSTGRES_URL"
-# Prepared once by `make install` (rag models prepare); shared by every test.
-MODELS_DIR = REPO_ROOT / "data" / "models"
+# Prepared once by `make install` (rag models prepare) into the user's model cache; shared by every test.
+MODELS_DIR = Settings().model_cache_dir
 
 
 def postgres_admin_url() -> str | None:

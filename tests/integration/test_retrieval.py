@@ -15,7 +15,8 @@ from rag.config import Settings
 from rag.embedding import SentenceTransformersEmbedder
 from rag.filters import FilterError
 from rag.reranking import CrossEncoderReranker
-from rag.retrieval import Retriever, reciprocal_rank_fusion
+from rag.fusion import reciprocal_rank_fusion
+from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
 from tests.conftest import BACKENDS, CORPUS_DIR, fresh_database, make_settings
 

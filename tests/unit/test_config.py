@@ -48,5 +48,14 @@ def test_overlap_must_be_smaller_than_chunk(monkeypatch: pytest.MonkeyPatch) -> 
         Settings()
 
 
-def test_models_dir_defaults_into_data_dir() -> None:
-    assert Settings(data_dir=Path("/x")).embedded_generator_dir == Path("/x/models/smollm2-135m-instruct-f32")
+def test_prepared_models_are_shared_by_every_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_MODELS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/cache")
+    first, second = Settings(data_dir=Path("/x")), Settings(data_dir=Path("/y"))
+    assert first.model_cache_dir == second.model_cache_dir == Path("/cache/contextual-rag/models")
+    assert first.embedded_generator_dir == Path("/cache/contextual-rag/models/smollm2-135m-instruct-f32")
+
+
+def test_models_dir_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_MODELS_DIR", "/models")
+    assert Settings(data_dir=Path("/x")).model_cache_dir == Path("/models")
