@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -44,4 +45,5 @@ def test_stopping_early_stops_the_producer() -> None:
     assert [next(iterator) for _ in range(3)] == [0, 1, 2]
     iterator.close()
     count = len(produced)
+    time.sleep(0.2)  # a producer still running would keep appending
     assert count < 20 and len(produced) == count
