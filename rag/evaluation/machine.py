@@ -82,6 +82,8 @@ def machine_info() -> dict[str, object]:
     return {
         **cpu_summary(),
         "platform": platform.platform(),
+        # Timings depend on what else runs: these 2-core machines are shared by several sessions.
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         **openvino_cpu(),
         "libraries": library_versions(),
     }
