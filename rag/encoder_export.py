@@ -13,6 +13,7 @@ fresh-directory case).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
@@ -39,6 +40,16 @@ def exported_in_child(backend: str, model_path: str, target: Path, exported: Pat
     """``exported`` when it exists; else export it in a child process and return it."""
     if exported.exists():
         return exported
+    target.mkdir(parents=True, exist_ok=True)
+    # Two processes starting on a fresh models dir (the service and `rag index`) export once.
+    with (target / ".export.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not exported.exists():
+            _export(backend, model_path, target, exported)
+    return exported
+
+
+def _export(backend: str, model_path: str, target: Path, exported: Path) -> None:
     package_root = str(Path(__file__).resolve().parents[1])  # the child imports this very code
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
     command = [sys.executable, "-m", "rag.encoder_export", backend, model_path, str(target)]
@@ -51,7 +62,6 @@ def exported_in_child(backend: str, model_path: str, target: Path, exported: Pat
             f"exporting the {backend} encoder of {model_path} into {target} failed ({how}): {done.stderr[-2000:]}"
         )
     logger.info("%s encoder exported in %.1f s", backend, time.perf_counter() - started)
-    return exported
 
 
 def main(argv: list[str]) -> int:
