@@ -20,6 +20,7 @@ import numpy as np
 from indexer.pipeline import Indexer, IndexReport
 from rag.config import load_settings
 from rag.embedding import make_embedder
+from rag.evaluation.machine import machine_info
 from rag.store import KnowledgeStore
 from rag.types import SourceDocument
 
@@ -75,6 +76,7 @@ def main() -> None:
             str(t): round(float((outside_scores < t).mean()), 4) for t in (0.15, 0.2, 0.25, 0.3)
         },
         "off_topic_median": round(float(np.median(outside_scores)), 3),
+        "machine": machine_info(),
     }))  # fmt: skip
 
 

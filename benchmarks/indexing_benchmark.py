@@ -29,6 +29,7 @@ from indexer.pipeline import Indexer, IndexReport
 from rag.config import EmbeddingSettings, load_settings
 from rag.embedding import make_embedder
 from rag.evaluation.beir import BeirDataset, load_beir
+from rag.evaluation.machine import machine_info
 from rag.evaluation.metrics import retrieval_metrics
 from rag.evaluation.retrieval_eval import chunk_to_document, evaluate_mode
 from rag.retrieval import Retriever
@@ -95,7 +96,7 @@ def main() -> None:
         "encoder_chunks_per_s": round(chunks / encoder_seconds, 1),
         "indexer_over_encoder": round(encoder_seconds / index_seconds, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "dense_ndcg@10": dense, **comparison,
+        "dense_ndcg@10": dense, **comparison, "machine": machine_info(),
     }))  # fmt: skip
 
 

@@ -166,7 +166,9 @@ def main() -> None:
     else:
         with local_service() as (url, key, vllm_url, max_tokens):
             result = asyncio.run(benchmark(url, key, vllm_url, max_tokens, args.clients, args.duration))
-    text = json.dumps(result, indent=2)
+    from rag.evaluation.machine import machine_info
+
+    text = json.dumps({**result, "machine": machine_info()}, indent=2)
     print(text)
     if args.output:
         args.output.write_text(text + "\n")

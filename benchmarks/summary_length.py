@@ -63,7 +63,9 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
     result = asyncio.run(measure(articles(args.squad, args.articles), [int(t) for t in args.targets.split(",")]))
-    text = json.dumps(result, indent=2)
+    from rag.evaluation.machine import machine_info
+
+    text = json.dumps({**result, "machine": machine_info()}, indent=2)
     print(text)
     if args.output:
         args.output.write_text(text + "\n")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.evaluation.machine import machine_info
 from rag.vector_index import FaissVectorIndex, IndexLayout, IndexManifest
 
 DIMENSION = 384
@@ -68,6 +69,7 @@ def main() -> None:
         "ivf_recall_at_10": round(recall, 4), "ivf_build_s": round(build_s, 1),
         "exact_bytes_per_chunk": round(exact_bytes / args.vectors, 1),
         "ivf_bytes_per_chunk": round(ivf_bytes / args.vectors, 1),
+        "machine": machine_info(),
     }))  # fmt: skip
 
 

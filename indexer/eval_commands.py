@@ -16,6 +16,7 @@ from rich.table import Table
 from rag.config import RetrievalMode, load_settings
 from rag.embedding import make_embedder
 from rag.evaluation.beir import load_beir
+from rag.evaluation.machine import machine_info
 from rag.evaluation.retrieval_eval import ModeResult, evaluate_retrieval
 
 eval_app = typer.Typer(help="Measure the pipeline on public benchmarks.", no_args_is_help=True)
@@ -63,6 +64,8 @@ def eval_retrieval(
         body = {mode: result.as_dict() for mode, result in results.items()}
         if default in results:
             body["default"] = {"mode": default, **results[default].as_dict()}  # type: ignore[dict-item]
+        body["embedding_backend"] = settings.embedding.backend  # type: ignore[assignment]
+        body["machine"] = machine_info()  # type: ignore[assignment]
         typer.echo(json.dumps(body))
     else:
         _print_table(dataset.name, results, default)
@@ -130,7 +133,7 @@ def eval_answers(
         if data_dir is None:
             shutil.rmtree(scratch, ignore_errors=True)
     if as_json:
-        typer.echo(json.dumps(metrics))
+        typer.echo(json.dumps({**metrics, "machine": machine_info()}))
     else:
         table = Table(title=f"answers on {squad.name}")
         table.add_column("metric")

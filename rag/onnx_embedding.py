@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from rag.encoder_export import exported_in_child
 from rag.exported_encoder import INPUTS, Batch, ExportedEncoder, Runner
 
 if TYPE_CHECKING:
@@ -26,6 +27,13 @@ logger = logging.getLogger(__name__)
 # The file name changes with the export recipe, so that a cached export of an older one is redone.
 QUANTIZED_FILE = "model_int8_eager_attention.onnx"
 FP32_FILE = "model_fp32_eager_attention.onnx"
+
+# onnxruntime's CPU kernels have no bf16 fast path on x86 (its bf16 fast-math GEMM is an
+# Arm64 option, off by default), so AMX does not change the vectors. What does: on x86 CPUs
+# without VNNI (this AMD EPYC, AVX2 only) the default u8 x s8 int8 matmul adds pairs of
+# products in saturating 16 bits; with x64quantprecision it runs u8 x u8 instead, exact, as
+# VNNI CPUs do. So the vectors are the same on every x86 CPU (issue 12).
+SESSION_CONFIG = {"session.x64quantprecision": "1"}
 
 
 def export_fp32(model_path: str, target: Path) -> Path:
@@ -85,19 +93,24 @@ def export_int8(model_path: str, target: Path) -> Path:
 
 class OnnxInt8Embedder(ExportedEncoder):
     backend = "onnx-int8"
+    sessions: list[onnxruntime.InferenceSession] = []  # noqa: RUF012  # set per instance by warm_up()
 
     def _load_runners(self, count: int) -> list[Runner]:
         import onnxruntime
 
-        model_file = export_int8(self._settings.model_path, self._cache_dir)
+        model_file = exported_in_child(
+            self.backend, self._settings.model_path, self._cache_dir, self._cache_dir / QUANTIZED_FILE
+        )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        sessions = [
+        for key, value in SESSION_CONFIG.items():
+            options.add_session_config_entry(key, value)
+        self.sessions = [
             onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
             for _ in range(count)
         ]
-        return [_runner(session) for session in sessions]
+        return [_runner(session) for session in self.sessions]
 
 
 def _runner(session: onnxruntime.InferenceSession) -> Runner:

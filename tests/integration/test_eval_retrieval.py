@@ -42,8 +42,13 @@ def test_eval_prints_every_mode_as_json(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "retrieval", "--beir", str(write_beir(tmp_path / "tiny")), "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(body) == {"dense", "bm25", "hybrid", "default"}
+    assert set(body) == {"dense", "bm25", "hybrid", "default", "embedding_backend", "machine"}
     assert body["default"]["mode"] == "hybrid"
+    assert body["embedding_backend"] == "openvino-int8"
+    # Where it was measured: the figures depend on the CPU (bf16 on AMX) and the libraries.
+    assert body["machine"]["cpu_model"] and body["machine"]["cores"] >= 1
+    assert set(body["machine"]["cpu_flags"]) >= {"avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile"}
+    assert body["machine"]["libraries"]["openvino"]
     for mode in ("dense", "bm25", "hybrid"):
         assert set(body[mode]) == {"ndcg@10", "recall@100", "mrr@10", "ms_per_query"}
         assert body[mode]["recall@100"] == 1.0  # five documents: all are ranked

@@ -1,0 +1,121 @@
+"""The contract every encoder backend meets: its vectors are sentence-transformers' fp32 vectors,
+on real text (SciFact queries and abstracts), one text per call and in batches, on any CPU.
+
+Issue 12: on CPUs with AMX or AVX512-BF16, OpenVINO ran the non-int8 layers in bf16 by default
+and queries fell to cosine 0.74 against the model's own vectors while every test passed on a
+CPU without bf16. Hence the floor on the vectors and, since the CPU running the tests may have
+no bf16, the check of the precision the compiled model really runs in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from rag.config import EmbeddingSettings
+from rag.embedding import Embedder, SentenceTransformersEmbedder, Vectors, make_embedder
+from rag.evaluation.encoder_agreement import SciFactSample, agreement, scifact_sample
+from rag.evaluation.machine import cpu_summary
+from rag.onnx_embedding import OnnxInt8Embedder
+from rag.openvino_embedding import OpenVinoInt8Embedder
+from tests.conftest import MODELS_DIR, REPO_ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCIFACT = REPO_ROOT.parent / "shared" / "evaldata" / "scifact"
+
+
+@pytest.fixture(scope="module")
+def sample() -> SciFactSample:
+    if not (SCIFACT / "corpus.jsonl").exists():
+        pytest.skip(f"the encoder contract compares vectors on SciFact, expected at {SCIFACT} (BEIR format): absent")
+    return scifact_sample(SCIFACT, queries=100, documents=100)
+
+
+@pytest.fixture(scope="module")
+def reference(sample: SciFactSample, torch_embedder: SentenceTransformersEmbedder) -> dict[str, Vectors]:
+    return {"queries": torch_embedder.embed(sample.queries), "documents": torch_embedder.embed(sample.documents)}
+
+
+class EncoderContract:
+    """Subclassed once per backend; ``floor`` is the lowest cosine any text may have."""
+
+    backend: ClassVar[str]
+    floor: ClassVar[float]
+    mean_floor: ClassVar[float]
+
+    @pytest.fixture(scope="class")
+    def encoder(self, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+        # `make install` exports the default backend into the shared models dir; another is
+        # exported here into a folder of its own.
+        models = MODELS_DIR if self.backend == EmbeddingSettings().backend else tmp_path_factory.mktemp("models")
+        encoder = make_embedder(EmbeddingSettings(backend=self.backend), models)  # type: ignore[arg-type]
+        encoder.embed(["warm up"])
+        return encoder
+
+    @pytest.mark.parametrize("kind", ["queries", "documents"])
+    @pytest.mark.parametrize("per_call", [True, False], ids=["one-per-call", "batched"])
+    def test_vectors_match_fp32_sentence_transformers(
+        self, encoder: Embedder, sample: SciFactSample, reference: dict[str, Vectors], kind: str, per_call: bool
+    ) -> None:
+        texts = sample.queries if kind == "queries" else sample.documents
+        measured = agreement(encoder, reference[kind], texts, per_call)
+        print(f"{self.backend} {kind} {'one per call' if per_call else 'batched'}: {measured.as_dict()}")
+        assert measured.min >= self.floor and measured.mean >= self.mean_floor, measured.as_dict()
+
+
+class TestOpenVinoInt8(EncoderContract):
+    backend = "openvino-int8"
+    # Measured on an AMD EPYC (no bf16): queries mean 0.995, min 0.986 (one per call and in batches;
+    # issue 12 measured 0.998/0.995 with f32 on a Xeon and 0.953/0.743 in bf16).
+    floor = 0.98
+    mean_floor = 0.99
+
+    def test_compiled_model_runs_f32_whatever_the_cpu(self, encoder: Embedder) -> None:
+        assert isinstance(encoder, OpenVinoInt8Embedder)
+        # On a CPU with AMX/AVX512-BF16 this reads bf16 unless the encoder asks for f32.
+        assert encoder.compiled_precision() == "f32"
+
+    def test_the_floor_catches_bf16(self, sample: SciFactSample, reference: dict[str, Vectors]) -> None:
+        class Bf16Encoder(OpenVinoInt8Embedder):
+            inference_precision = "bf16"
+
+        encoder = Bf16Encoder(EmbeddingSettings(backend="openvino-int8"), MODELS_DIR / "embedder-openvino-int8")
+        if encoder.compiled_precision() != "bf16":
+            pytest.skip(f"{cpu_summary()['cpu_model']} has no bf16: OpenVINO runs f32 even when asked for bf16")
+        measured = agreement(encoder, reference["queries"], sample.queries, per_call=True)
+        assert measured.min < self.floor, measured.as_dict()
+
+
+class TestOnnxInt8(EncoderContract):
+    backend = "onnx-int8"
+    floor = 0.97
+    mean_floor = 0.99
+
+    def test_sessions_use_exact_int8_matmuls(self, encoder: Embedder) -> None:
+        assert isinstance(encoder, OnnxInt8Embedder) and encoder.sessions
+        for session in encoder.sessions:
+            options = session.get_session_options()
+            assert options.get_session_config_entry("session.x64quantprecision") == "1"
+
+
+class TestTorch(EncoderContract):
+    backend = "torch"
+    floor = 0.9999
+    mean_floor = 0.9999
+
+
+def test_batch_order_is_kept(sample: SciFactSample, reference: dict[str, Vectors]) -> None:
+    # Catches a backend whose vectors are fine but land on the wrong rows (sorted batches).
+    encoder = make_embedder(EmbeddingSettings(), MODELS_DIR)
+    vectors = encoder.embed(sample.documents[:40])
+    assert (np.argmax(vectors @ reference["documents"][:40].T, axis=1) == np.arange(40)).all()
+
+
+def test_scifact_sample_is_what_the_contract_says(sample: SciFactSample) -> None:
+    assert len(sample.queries) == 100 and len(sample.documents) == 100
+    assert len(set(sample.documents)) == 100
+    assert Path(SCIFACT).is_dir()
