@@ -1,0 +1,162 @@
+"""Reading one file in a child process with a time and memory budget.
+
+A hostile file (a zip bomb that passes the archive check by a hair, a PDF whose
+parser loops) must fail its own job quickly and leave the service as it was. The
+child gets an address-space limit (``RLIMIT_AS``, its size at start plus
+``reader_memory_mb``): an allocation beyond it raises ``MemoryError`` there, not
+in the service. A child still running after ``reader_timeout_s`` is killed. The
+child's memory is the kernel's to take back when it exits, so the service's own
+memory is unchanged whatever the file did.
+
+Children come from multiprocessing's *forkserver*: a clean single-threaded
+process that has imported the readers once, so a child starts in milliseconds
+and never inherits the service's threads (faiss, OpenVINO, the event loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import resource
+import sys
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from indexer.readers import ReaderOptions, ReadResult, reader_for
+from rag.errors import DocumentReadError
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext
+
+    from rag.config import IndexingSettings
+
+logger = logging.getLogger(__name__)
+
+_context_lock = threading.Lock()
+_context: ForkServerContext | None = None
+_EXIT_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class ReaderBudget:
+    timeout_s: float = 120.0  # RAG_INDEXING__READER_TIMEOUT_S
+    memory_bytes: int = 2048 * 2**20  # RAG_INDEXING__READER_MEMORY_MB
+
+    @classmethod
+    def from_settings(cls, indexing: IndexingSettings) -> ReaderBudget:
+        return cls(indexing.reader_timeout_s, indexing.reader_memory_mb * 2**20)
+
+
+def read_direct(path: Path, options: ReaderOptions) -> ReadResult:
+    """Read in this process (the caller catches what readers raise)."""
+    reader = reader_for(path)
+    if reader is None:
+        raise DocumentReadError(str(path), "unsupported file type")
+    return reader(path, options)
+
+
+def read_isolated(path: Path, options: ReaderOptions, budget: ReaderBudget) -> ReadResult:
+    """Like :func:`read_direct`, in a child process; over budget raises :class:`DocumentReadError`."""
+    context = _forkserver()
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_child, args=(sender, path, options, budget.memory_bytes), name="rag-reader", daemon=True
+    )
+    child.start()
+    sender.close()
+    try:
+        outcome: tuple[Any, ...] | None = _TIMED_OUT
+        outcome = _receive(receiver, budget.timeout_s)
+    finally:
+        receiver.close()
+        exitcode = _reap(child, grace_s=0.0 if outcome == _TIMED_OUT else _EXIT_GRACE_S)
+    if outcome == _TIMED_OUT:
+        raise DocumentReadError(
+            str(path), f"reading took longer than {budget.timeout_s:g} s and was stopped "
+            "(limit: RAG_INDEXING__READER_TIMEOUT_S)",
+        )  # fmt: skip
+    if outcome is None:
+        raise DocumentReadError(str(path), f"the reader process died (exit code {exitcode})")
+    if outcome[0] == "ok":
+        return outcome[1]  # type: ignore[no-any-return]
+    raise DocumentReadError(outcome[1], outcome[2])
+
+
+_TIMED_OUT = ("timed out",)
+
+
+def _receive(receiver: Connection, timeout_s: float) -> tuple[Any, ...] | None:
+    if not receiver.poll(timeout_s):
+        return _TIMED_OUT
+    try:
+        return receiver.recv()  # type: ignore[no-any-return]
+    except (EOFError, OSError):  # the child died before or while answering
+        return None
+
+
+def _reap(child: multiprocessing.process.BaseProcess, grace_s: float) -> int | None:
+    """Wait up to ``grace_s`` for the child to exit, then kill it; its exit code."""
+    child.join(grace_s)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+    exitcode = child.exitcode
+    child.close()
+    return exitcode
+
+
+def _forkserver() -> ForkServerContext:
+    global _context
+    with _context_lock:
+        if _context is None:
+            context = multiprocessing.get_context("forkserver")
+            # '__main__' preloaded (Python's default) spares each child re-running the main script.
+            preload = ["__main__", __name__]
+            main_spec = getattr(sys.modules["__main__"], "__spec__", None)
+            if main_spec is not None and not main_spec.name.endswith("__main__"):
+                preload.append(main_spec.name)
+            context.set_forkserver_preload(preload)
+            _context = context
+        return _context
+
+
+def _limit_memory(extra_bytes: int) -> None:
+    with open("/proc/self/statm") as statm:
+        size_bytes = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = size_bytes + extra_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
+
+def _child(sender: Connection, path: Path, options: ReaderOptions, memory_bytes: int) -> None:
+    try:
+        _limit_memory(memory_bytes)
+        sender.send(("ok", read_direct(path, options)))
+    except DocumentReadError as exc:
+        sender.send(("error", exc.path, exc.reason))
+    except MemoryError:
+        sender.send((
+            "error", str(path), f"reading needed more than {memory_bytes / 2**20:,.0f} MB of memory and was "
+            "stopped (limit: RAG_INDEXING__READER_MEMORY_MB)",
+        ))  # fmt: skip
+    except (OSError, ValueError, RecursionError) as exc:
+        sender.send(("error", str(path), f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # a reader bug: reported with the file, never brings the service down
+        sender.send(("error", str(path), f"the reader failed: {type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()
+
+
+def read_file(path: Path, options: ReaderOptions, budget: ReaderBudget | None) -> ReadResult:
+    """In a child process with ``budget``, or here when there is none."""
+    return read_isolated(path, options, budget) if budget else read_direct(path, options)
+
+
+def budget_for(indexing: IndexingSettings, uploads: bool) -> ReaderBudget | None:
+    """The budget that ``RAG_INDEXING__ISOLATE_READERS`` gives uploads (or the CLI), or None."""
+    wanted = indexing.isolate_readers == "always" or (uploads and indexing.isolate_readers == "uploads")
+    return ReaderBudget.from_settings(indexing) if wanted else None
