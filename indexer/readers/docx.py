@@ -13,6 +13,7 @@ from typing import Any
 
 import docx
 from docx.opc.exceptions import PackageNotFoundError
+from lxml.etree import XMLSyntaxError
 
 from indexer.limits import text_too_long
 from indexer.readers.archive import check_archive
@@ -36,7 +37,7 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     check_archive(path, limits.archive, kind="DOCX")
     try:
         document = docx.Document(str(path))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as exc:
         raise DocumentReadError(str(path), f"corrupt or unreadable DOCX: {exc}") from exc
     blocks: list[str] = []
     length = 0
