@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from indexer.limits import ReadLimits
 from indexer.metadata_limits import validate_metadata
 from indexer.pipeline import Indexer, IndexReport
-from indexer.sandbox import budget_for
+from indexer.sandbox import budget_for, warm_up
 from indexer.uploads import UploadPayload, load_payload, read_upload, remove_upload, save_upload
 from rag.errors import RAGError
 from rag.knowledge_base import KnowledgeBase
@@ -80,6 +80,8 @@ class IngestionJobs:
         self.max_attempts = max_attempts
         self.limits = ReadLimits.from_settings(knowledge.settings.indexing)
         self.budget = budget_for(knowledge.settings.indexing, uploads=True)
+        if self.budget:
+            warm_up()
 
     def submit(
         self, collection: str, payload: UploadPayload, content: bytes | None = None, text: str | None = None

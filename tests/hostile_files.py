@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import zipfile
 
 import docx
@@ -51,3 +52,10 @@ def text_node_bomb(size: int) -> bytes:
 
 def nested_json(depth: int) -> str:
     return '{"a": ' * depth + "1" + "}" * depth
+
+
+def slow_docx(count: int, seed: int = 18) -> bytes:
+    """Empty paragraphs with random revision ids: packs only ~4:1, so it passes the ratio check,
+    and python-docx still takes about 10 s per 100,000 of them (the time budget's case)."""
+    rng = random.Random(seed)
+    return docx_bomb(b"".join(b'<w:p w:rsidR="%08X"/>' % rng.getrandbits(32) for _ in range(count)))
