@@ -238,3 +238,12 @@ def test_a_reader_over_its_time_budget_is_killed(tmp_path: Path) -> None:
     with pytest.raises(DocumentReadError, match="longer than 1 s and was stopped.*READER_TIMEOUT_S"):
         read_isolated(bomb, loose, ReaderBudget(timeout_s=1.0))
     assert time.monotonic() - started < 3
+
+
+def test_pdf_text_over_the_document_cap_stops_reading(tmp_path: Path) -> None:
+    from tests.pdf_factory import write_pdf
+
+    path = write_pdf(tmp_path / "long.pdf", ["Harbour cranes unload ships. " * 40] * 6)
+    assert len(read(path).documents[0].text) > 5000
+    with pytest.raises(DocumentReadError, match="passed 2,000 characters by page 2.*MAX_DOCUMENT_CHARS"):
+        read(path, ReadLimits(max_document_chars=2_000))
