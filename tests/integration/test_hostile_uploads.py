@@ -158,3 +158,20 @@ def test_upload_metadata_over_the_limits_gets_422_before_a_job_exists(client: Te
     assert job_count(client) == jobs_before
     fine = client.post("/documents", data={"text": "hello there", "collection": "meta", "metadata": '{"a": {"b": 1}}'})
     assert fine.status_code == 202 and wait_for_job(client, fine.json()["id"])["status"] == "succeeded"
+
+
+def test_two_workers_index_uploads_to_several_collections_at_once(client: TestClient) -> None:
+    texts = {f"{animal}.txt": f"The {animal} is a seabird of the North Atlantic, number {i}." for i, animal in
+             enumerate(["puffin", "gannet", "fulmar", "kittiwake", "razorbill", "guillemot"])}  # fmt: skip
+    job_ids = [upload(client, name, text.encode(), f"birds-{i % 2}") for i, (name, text) in enumerate(texts.items())]
+    jobs = [wait_for_job(client, job_id) for job_id in job_ids]
+    assert all(job["status"] == "succeeded" and job["report"]["added"] == 1 for job in jobs), jobs  # type: ignore[index]
+    assert len(sources(client, "birds-0")) == len(sources(client, "birds-1")) == 3
+    knowledge = client.app.state.container.knowledge  # type: ignore[attr-defined]
+    for collection in ("birds-0", "birds-1"):
+        store = knowledge.writer(collection)
+        try:
+            consistency = store.check(repair=False)  # SQL, faiss and BM25 agree after concurrent writers
+        finally:
+            store.close()
+        assert consistency.consistent and consistency.vectors == consistency.sql_chunks == 3, consistency
