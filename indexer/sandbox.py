@@ -164,8 +164,11 @@ def _warm_up_readers() -> None:
 
 def _in_fork_server() -> bool:
     main = sys.modules.get("__main__")
-    return bool(os.environ.get(_PARENT_MAIN_ENV)) and main is not None and not (
-        getattr(main, "__file__", None) or getattr(main, "__spec__", None)
+    return (
+        bool(os.environ.get(_PARENT_MAIN_ENV))
+        and "multiprocessing.forkserver" in sys.modules  # its `-c` command imported it
+        and main is not None
+        and not (getattr(main, "__file__", None) or getattr(main, "__spec__", None))
     )
 
 
