@@ -55,13 +55,14 @@ class Container:
             self._tasks.append(asyncio.create_task(self._restart_when_dead(self.embedded)))
         for job_id in self.jobs.pending():
             self._job_queue.put_nowait(job_id)
-        self._tasks.append(asyncio.create_task(self._run_jobs()))
+        for _ in range(self.settings.api.ingestion_workers):  # one slow upload holds one worker only
+            self._tasks.append(asyncio.create_task(self._run_jobs()))
 
     def enqueue_job(self, job_id: str) -> None:
         self._job_queue.put_nowait(job_id)
 
     async def _run_jobs(self) -> None:
-        """Ingestion jobs one at a time, off the event loop; a retried job waits its turn again."""
+        """One ingestion worker: jobs one at a time, off the event loop; a retried job waits its turn again."""
         loop = asyncio.get_running_loop()
         while True:
             job_id = await self._job_queue.get()

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from api.auth import AuthenticationError, ForbiddenError
 from api.schemas import ErrorResponse
+from indexer.metadata_limits import MetadataLimitError
 from rag.errors import (
     ConfigurationError,
     IndexMismatchError,
@@ -67,6 +68,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, PayloadTooLarge):
             return error_json(413, "payload_too_large", exc.message)
         return error_json(422, "invalid_request", exc.message)
+
+    @app.exception_handler(MetadataLimitError)
+    async def _metadata_limit(_: Request, exc: MetadataLimitError) -> JSONResponse:
+        return error_json(422, "invalid_request", str(exc))  # upload metadata over the limits, before a job exists
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from indexer.discovery import Discovered, discover
 from indexer.eval_commands import eval_app
+from indexer.limits import ReadLimits
 from indexer.metadata import parse_meta_options
 from indexer.pipeline import Indexer, IndexReport, RunOptions
 from indexer.readers import ReaderOptions
@@ -99,11 +100,12 @@ def index(
     sidecar NAME.EXT.meta.json beside it, then from --meta options."""
     settings = load_settings()
     _setup_logging(settings)
+    limits = ReadLimits.from_settings(settings.indexing)
     try:
         options = RunOptions(
-            metadata=parse_meta_options(meta or []),
+            metadata=parse_meta_options(meta or [], limits.metadata),
             prune=prune,
-            reader=ReaderOptions(csv_text_column=csv_text_column),
+            reader=ReaderOptions(csv_text_column=csv_text_column, limits=limits),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--meta") from exc

@@ -5,6 +5,10 @@ database (and a data volume) never run one twice. A job left ``running`` by a
 process that died is queued again at start; one that keeps failing for a
 transient reason (another writer holds the collection) stops after
 ``max_attempts``; an unreadable document fails at once with its reason.
+
+Upload metadata over the limits is refused by ``submit`` (a ValueError, before
+any job exists). The file is read in a child process with a time and memory
+budget (``indexer/sandbox.py``), so a bomb fails its own job and no other.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
+from indexer.limits import ReadLimits
+from indexer.metadata_limits import validate_metadata
 from indexer.pipeline import Indexer, IndexReport
+from indexer.sandbox import budget_for, warm_up
 from indexer.uploads import UploadPayload, load_payload, read_upload, remove_upload, save_upload
 from rag.errors import RAGError
 from rag.knowledge_base import KnowledgeBase
@@ -71,10 +78,17 @@ class IngestionJobs:
         self.uploads_dir = uploads_dir
         self.lock_wait_s = lock_wait_s
         self.max_attempts = max_attempts
+        self.limits = ReadLimits.from_settings(knowledge.settings.indexing)
+        self.budget = budget_for(knowledge.settings.indexing, uploads=True)
+        if self.budget:
+            warm_up()
 
     def submit(
         self, collection: str, payload: UploadPayload, content: bytes | None = None, text: str | None = None
     ) -> JobInfo:
+        """Save the upload and queue its job; raises ``MetadataLimitError`` (a ValueError) first
+        if the metadata is over the limits."""
+        validate_metadata(payload.metadata, self.limits.metadata)
         job_id = uuid.uuid4().hex
         save_upload(self.uploads_dir / job_id, payload, content, text)
         job = IngestionJob(
@@ -132,7 +146,7 @@ class IngestionJobs:
     ) -> IndexReport:
         report = IndexReport(files=1)
         on_stage("reading")
-        documents, problems = read_upload(folder, payload)
+        documents, problems = read_upload(folder, payload, self.limits, self.budget)
         report.failed.extend(problems)
         if not documents:
             return report

@@ -16,13 +16,15 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indexer.discovery import Discovered, discover
+from indexer.limits import ReadLimits, check_document, too_many_chunks
 from indexer.metadata import read_sidecar, with_metadata
 from indexer.prefetch import prefetch
-from indexer.readers import ReaderOptions, reader_for
+from indexer.readers import ReaderOptions
+from indexer.sandbox import budget_for, read_file
 from rag.chunking import TokenChunker
 from rag.embedding import Vectors
 from rag.errors import DocumentReadError
@@ -105,6 +107,8 @@ class Indexer:
         self.store = store
         chunking = store.settings.chunking
         self.chunker = chunker or TokenChunker(store.embedder, chunking.max_tokens, chunking.overlap_tokens)
+        self.limits = ReadLimits.from_settings(store.settings.indexing)
+        self.budget = budget_for(store.settings.indexing, uploads=False)
         self._last_save = time.monotonic()
 
     def index_paths(
@@ -124,6 +128,7 @@ class Indexer:
         roots: list[Path] | None = None,
     ) -> IndexReport:
         options = options or RunOptions()
+        options = replace(options, reader=replace(options.reader, limits=self.limits))
         report = IndexReport()
         seen: set[str] = set()
         unreadable: set[str] = set()
@@ -213,7 +218,7 @@ class Indexer:
                 unreadable.add(_absolute(found.path))
                 continue
             report.files += 1
-            documents = self._read_file(found.path, report, options)
+            documents = self._read_file(found.path, report, options, seen)
             if documents is None:
                 unreadable.add(_absolute(found.path))
             for document in documents or []:
@@ -222,13 +227,14 @@ class Indexer:
             if on_file:
                 on_file(found.path)
 
-    @staticmethod
-    def _read_file(path: Path, report: IndexReport, options: RunOptions) -> list[SourceDocument] | None:
-        reader = reader_for(path)
-        assert reader is not None  # discover() only yields readable types
+    def _read_file(
+        self, path: Path, report: IndexReport, options: RunOptions, seen: set[str]
+    ) -> list[SourceDocument] | None:
+        """The file's documents within the limits; None if the file could not be read at all.
+        A document over a limit is reported and counted as seen, so pruning keeps its old version."""
         try:
-            result = reader(path, options.reader)
-            sidecar = read_sidecar(path)
+            result = read_file(path, options.reader, self.budget)
+            sidecar = read_sidecar(path, self.limits.metadata)
         except DocumentReadError as exc:
             report.failed.append((exc.path, exc.reason))
             return None
@@ -236,7 +242,17 @@ class Indexer:
             report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
             return None
         report.failed.extend((problem.path, problem.reason) for problem in result.problems)
-        return [with_metadata(d, sidecar, options.metadata) for d in result.documents]
+        documents = []
+        for document in result.documents:
+            merged = with_metadata(document, sidecar, options.metadata)
+            try:
+                check_document(merged, self.limits)
+            except DocumentReadError as exc:
+                report.failed.append((exc.path, exc.reason))
+                seen.add(document.source)
+                continue
+            documents.append(merged)
+        return documents
 
     def _prepare(
         self,
@@ -257,10 +273,16 @@ class Indexer:
         report.unchanged += len(batch) - len(changed)
         if not changed:
             return None
-        spans = {
-            document.source: annotate(self.chunker.chunk(document.text), document.sections)
-            for document in changed
-        }
+        spans = {}
+        for document in changed:
+            document_spans = annotate(self.chunker.chunk(document.text), document.sections)
+            if len(document_spans) > self.limits.max_document_chunks:
+                report.failed.append((document.source, too_many_chunks(len(document_spans), self.limits)))
+                continue
+            spans[document.source] = document_spans
+        changed = [document for document in changed if document.source in spans]
+        if not changed:
+            return None
         texts = [span.text for document in changed for span in spans[document.source]]
         return _PreparedBatch(
             documents=changed,

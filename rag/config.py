@@ -85,6 +85,38 @@ class IndexingSettings(BaseModel):
         default=200_000, gt=0, description="beyond this many chunks the faiss index becomes IVF"
     )
     ivf_nprobe: int = Field(default=32, gt=0, description="IVF lists searched per query (recall vs speed)")
+    # Bounded work per document (issue 18): each limit fails that document with a reason naming it.
+    max_metadata_kb: float = Field(
+        default=64.0, gt=0, description="a document's metadata as JSON (front matter, sidecar, JSONL, CSV "
+        "columns, --meta, upload form); stored per document and returned with every retrieved chunk",
+    )  # fmt: skip
+    max_metadata_depth: int = Field(default=16, gt=0, description="nesting levels of metadata objects and lists")
+    yaml_max_aliases: int = Field(
+        default=20, ge=0, description="YAML alias uses (*name) in one front matter; aliases that multiply "
+        "are how a 452-byte file expands to gigabytes",
+    )  # fmt: skip
+    max_archive_mb: float = Field(
+        default=200.0, gt=0, description="zip-based formats (.docx): total unpacked size, checked before parsing"
+    )
+    max_compression_ratio: float = Field(
+        default=100.0, gt=1, description="zip-based formats: unpacked/packed size of the archive, and of any "
+        "member over 1 MB; ordinary documents stay under 20, zip bombs reach thousands",
+    )  # fmt: skip
+    max_archive_members: int = Field(default=10_000, gt=0, description="zip-based formats: files inside")
+    max_document_chars: int = Field(
+        default=10_000_000, gt=0, description="extracted text of one document (one file, JSONL line or CSV row)"
+    )
+    max_document_chunks: int = Field(default=20_000, gt=0, description="chunks of one document")
+    reader_timeout_s: float = Field(
+        default=120.0, gt=0, description="reading one file (isolated readers): longer fails that file"
+    )
+    reader_memory_mb: int = Field(
+        default=2048, gt=0, description="memory a reader process may allocate beyond its start (isolated readers)"
+    )
+    isolate_readers: Literal["uploads", "always", "never"] = Field(
+        default="uploads", description="read files in a child process with the time and memory budget above: "
+        "for HTTP uploads (default), for the CLI too (always), or never",
+    )  # fmt: skip
 
     @property
     def max_file_bytes(self) -> int:
@@ -195,6 +227,9 @@ class APISettings(BaseModel):
         default=600.0, ge=0, description="how long an ingestion job waits for another writer of its collection"
     )
     job_max_attempts: int = Field(default=3, gt=0, description="tries per ingestion job before it fails")
+    ingestion_workers: int = Field(
+        default=2, gt=0, description="ingestion jobs run side by side, so one slow upload does not hold the others"
+    )
 
     @property
     def max_upload_bytes(self) -> int:

@@ -31,6 +31,9 @@ class DocumentReadError(RAGError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[DocumentReadError], tuple[str, str]]:
+        return (type(self), (self.path, self.reason))  # pickled across the reader process
+
 
 class NotFoundError(RAGError):
     pass

@@ -9,6 +9,7 @@ from typing import Any
 
 from charset_normalizer import from_bytes
 
+from indexer.limits import ReadLimits
 from rag.errors import DocumentReadError
 from rag.types import SourceDocument
 
@@ -22,6 +23,7 @@ _BOMS = (
 @dataclass(frozen=True)
 class ReaderOptions:
     csv_text_column: str | None = None
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
 
 @dataclass

@@ -3,6 +3,12 @@
 The text column is ``--csv-text-column`` or, by default, the first of
 ``text``, ``content``, ``body``. A row's identity is ``FILE#<id column>`` when
 the table has an ``id`` column, else ``FILE#L<line>``.
+
+A row whose text is longer than the per-document cap, or whose other columns
+make metadata over the metadata limit, is reported and the other rows are read.
+The csv module's own field limit (131,072 characters) would instead stop the
+whole file at the first long field; it is raised to the size of the file, which
+``RAG_INDEXING__MAX_FILE_MB`` already bounds.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import csv
 import io
 from pathlib import Path
 
+from indexer.limits import check_metadata, text_too_long
 from indexer.readers.base import ReaderOptions, ReadResult, read_text_file, source_id
 from rag.errors import DocumentReadError
 from rag.types import SourceDocument
@@ -19,7 +26,10 @@ DEFAULT_TEXT_COLUMNS = ("text", "content", "body")
 
 
 def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
+    limits = (options or ReaderOptions()).limits
     content = read_text_file(path)
+    if csv.field_size_limit() <= len(content):
+        csv.field_size_limit(len(content) + 1)  # process-wide; only ever raised
     try:
         dialect = csv.Sniffer().sniff(content[:4096], delimiters=",;\t|")
     except csv.Error:
@@ -39,7 +49,15 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         if not text:
             result.problems.append(DocumentReadError(f"{path}:{line}", f"empty {text_column!r}"))
             continue
+        if len(text) > limits.max_document_chars:
+            result.problems.append(DocumentReadError(f"{path}:{line}", text_too_long(len(text), limits)))
+            continue
         metadata = {k: v for k, v in row.items() if k and k != text_column and v not in (None, "")}
+        try:
+            check_metadata(f"{path}:{line}", metadata, limits)
+        except DocumentReadError as exc:
+            result.problems.append(exc)
+            continue
         source = f"{base}#{row['id']}" if row.get("id") else f"{base}#L{line}"
         result.documents.append(SourceDocument(source, text, {**metadata, "source": source}))
     return result

@@ -35,12 +35,27 @@ def _info(reader: PdfReader) -> dict[str, Any]:
     return metadata
 
 
+def _page_texts(path: Path, reader: PdfReader, max_chars: int) -> list[str]:
+    """Each page's text; stops as soon as the document passes the per-document text cap."""
+    pages: list[str] = []
+    length = 0
+    for page in reader.pages:
+        pages.append(page.extract_text() or "")
+        length += len(pages[-1])
+        if length > max_chars:
+            raise DocumentReadError(
+                str(path), f"extracted text passed {max_chars:,} characters by page {len(pages)} (stopped reading "
+                "there); split the document or raise RAG_INDEXING__MAX_DOCUMENT_CHARS",
+            )  # fmt: skip
+    return pages
+
+
 def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentReadError(str(path), "encrypted PDF (a password is needed)")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = _page_texts(path, reader, (options or ReaderOptions()).limits.max_document_chars)
         metadata = _info(reader)
     except DocumentReadError:
         raise
