@@ -7,9 +7,10 @@ body without a length (chunked) is counted while it streams in and cut off with
 since the rest of the body was not read.
 
 The limit depends on the operation: an upload (``POST /documents``) may carry
-``RAG_API__MAX_UPLOAD_MB`` plus the other form fields; every other body is JSON
-and gets what the largest JSON request needs (a ``/summarize`` text of
-``RAG_API__MAX_SUMMARIZE_CHARS``, every character escaped).
+``RAG_API__MAX_UPLOAD_MB`` plus the other form fields (three times that as a
+URL-encoded form, where one byte of text can take three characters); every other
+body is JSON and gets what the largest JSON request needs (a ``/summarize`` text
+of ``RAG_API__MAX_SUMMARIZE_CHARS``, every character escaped).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_json
+from api.upload_form import URLENCODED_FACTOR
 from rag.config import APISettings
 
 # Room for the fields other than the file or text (metadata, collection, source) and part headers.
@@ -28,8 +30,8 @@ MIN_JSON_BODY_BYTES = 1_000_000
 _ESCAPED_CHAR_BYTES = 6  # \uXXXX
 
 
-def upload_body_limit(api: APISettings) -> int:
-    return api.max_upload_bytes + FORM_ALLOWANCE_BYTES
+def upload_body_limit(api: APISettings, urlencoded: bool = False) -> int:
+    return api.max_upload_bytes * (URLENCODED_FACTOR if urlencoded else 1) + FORM_ALLOWANCE_BYTES
 
 
 def json_body_limit(api: APISettings) -> int:
@@ -38,10 +40,13 @@ def json_body_limit(api: APISettings) -> int:
 
 
 def body_limit_for(api: APISettings) -> Callable[[Scope], int]:
-    upload, other = upload_body_limit(api), json_body_limit(api)
+    upload, encoded, other = upload_body_limit(api), upload_body_limit(api, urlencoded=True), json_body_limit(api)
 
     def limit(scope: Scope) -> int:
-        return upload if scope["method"] == "POST" and scope["path"].rstrip("/") == "/documents" else other
+        if scope["method"] != "POST" or scope["path"].rstrip("/") != "/documents":
+            return other
+        content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
+        return encoded if content_type.lower().startswith(b"application/x-www-form-urlencoded") else upload
 
     return limit
 

@@ -23,7 +23,7 @@ from api.errors import error_json
 # Brackets, quotes and backslashes: the only characters that change the nesting.
 _STRUCTURE = re.compile(r'[\[\]{}"\\]')
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_MAX_INT_DIGITS = 308  # beyond this an integer cannot be compared as a float (10**309 overflows)
+_MAX_INT_DIGITS = 309  # a float holds at most about 1.8e308: longer integers are never in range
 
 
 class UnsafeJSON(ValueError):

@@ -4,7 +4,9 @@ Starlette's parser keeps a file part in memory up to 1 MB and then spools it to
 the system's temporary folder, and caps every other field at 1 MB with a 400.
 Here a file spools to ``DATA_DIR/spool/`` (unlinked at once, so nothing is left
 behind by a crash), and any part, file or field, over ``RAG_API__MAX_UPLOAD_MB``
-stops the parsing with 413, as the README promises for ``text``.
+stops the parsing with 413, as the README promises for ``text``. A URL-encoded
+form may take up to ``URLENCODED_FACTOR`` times that in its encoded form (one
+UTF-8 byte can take three characters); the text's own size is checked by the route.
 
 The route opts in with ``route_class=UploadRoute``; the rest of the app keeps
 Starlette's parser.
@@ -23,9 +25,11 @@ from fastapi.routing import APIRoute
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, Headers
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 SPOOL_FOLDER = "spool"
+URLENCODED_FACTOR = 3
+MAX_FIELDS = 16  # the route has five; the body limit bounds their total size
 
 
 class PartTooLarge(MultiPartException):
@@ -67,22 +71,41 @@ class DataDirMultiPartParser(MultiPartParser):
         return f"the {kind} {name!r} is larger than {self.max_part_size / 1_000_000:g} MB"
 
 
+class BoundedFormParser(FormParser):
+    """Starlette's URL-encoded form parser, whose oversized field is ``PartTooLarge``."""
+
+    def on_field_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_field_size + end - start > self.max_part_size:
+            name = self._field_name.decode("latin-1")
+            raise PartTooLarge(f"the field {name!r} is larger than {self.max_part_size / 1_000_000:g} MB (URL-encoded)")
+        super().on_field_data(data, start, end)
+
+
 class UploadRequest(Request):
-    """A request whose multipart form is parsed by ``DataDirMultiPartParser``."""
+    """A request whose form is parsed by the parsers above."""
 
     async def _get_form(self, **_: Any) -> FormData:
+        if self._form is not None:
+            return self._form
         content_type, _options = parse_options_header(self.headers.get("Content-Type"))
         settings = self.app.state.container.settings
-        if content_type != b"multipart/form-data" or self._form is not None:
-            return await super()._get_form(max_part_size=settings.api.max_upload_bytes)
-        spool_dir = settings.data_dir / SPOOL_FOLDER
-        spool_dir.mkdir(parents=True, exist_ok=True)
+        limit = settings.api.max_upload_bytes
         try:
             async with aclosing(self.stream()) as stream:
-                parser = DataDirMultiPartParser(
-                    self.headers, stream, spool_dir=spool_dir, max_part_bytes=settings.api.max_upload_bytes,
-                    max_files=4, max_fields=32,
-                )  # fmt: skip
+                parser: MultiPartParser | FormParser
+                if content_type == b"multipart/form-data":
+                    spool_dir = settings.data_dir / SPOOL_FOLDER
+                    spool_dir.mkdir(parents=True, exist_ok=True)
+                    parser = DataDirMultiPartParser(
+                        self.headers, stream, spool_dir=spool_dir, max_part_bytes=limit, max_files=1,
+                        max_fields=MAX_FIELDS,
+                    )  # fmt: skip
+                elif content_type == b"application/x-www-form-urlencoded":
+                    parser = BoundedFormParser(
+                        self.headers, stream, max_fields=MAX_FIELDS, max_part_size=URLENCODED_FACTOR * limit
+                    )
+                else:
+                    return FormData()
                 self._form = await parser.parse()
         except PartTooLarge as exc:
             raise HTTPException(413, exc.message, headers={"connection": "close"}) from exc
