@@ -12,8 +12,13 @@ from fastapi.staticfiles import StaticFiles
 
 import rag
 from api.container import build_container
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.observability import ObservabilityMiddleware
+from api.request_limits import BodyLimitMiddleware, body_limit_for
+from api.safe_json import JSONGuardMiddleware
+from api.security_headers import SecurityHeadersMiddleware
+from api.unhandled import UnhandledErrorMiddleware
 from api.routes import ask, collections, documents, health, jobs, metrics, summarize
 from rag.config import Settings, load_settings
 
@@ -40,11 +45,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "the blocks that were sent."
         ),
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves them without a CDN
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api.docs else None,
     )
     install_error_handlers(app)
+    # Innermost first: the last added runs first on a request.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(JSONGuardMiddleware, max_depth=settings.api.max_json_depth)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings.api))
     app.add_middleware(ObservabilityMiddleware, request_timeout_s=settings.api.request_timeout_s)
+    app.add_middleware(SecurityHeadersMiddleware)
     for module in (ask, summarize, documents, jobs, collections, health, metrics):
         app.include_router(module.router)
+    app.include_router(documents.upload_router)
+    if settings.api.docs:
+        install_docs(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

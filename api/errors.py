@@ -30,6 +30,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one"},
     403: {"model": ErrorResponse, "description": "The API key may not do this"},
     404: {"model": ErrorResponse, "description": "Not found"},
+    413: {"model": ErrorResponse, "description": "The request body is larger than allowed (refused before it is read)"},
     422: {"model": ErrorResponse, "description": "Invalid request"},
     500: {"model": ErrorResponse, "description": "Internal error"},
     502: {"model": ErrorResponse, "description": "The model server gave an unusable answer"},
@@ -75,7 +76,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        kind = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        kind = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return error_json(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(AuthenticationError)
@@ -109,4 +112,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        return error_json(500, "internal_error", "internal server error; see the service log")
+        # Reached only by an error of a middleware (api.unhandled catches the rest): the
+        # server drops the connection after this, so say so.
+        return error_json(500, "internal_error", "internal server error; see the service log", headers={"connection": "close"})

@@ -2,6 +2,9 @@
 
 Every log line written while a request is handled carries its id (from the
 ``X-Request-ID`` header, or a new one), which is also returned in that header.
+A client's id is used only when it matches ``REQUEST_ID_PATTERN`` (at most 128
+letters, digits and ``. _ : + / = -``); any other is replaced by a new one, so
+nothing a client sends is echoed or logged unchecked.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from contextvars import ContextVar
@@ -23,6 +27,7 @@ from api.errors import error_json
 logger = logging.getLogger("rag.access")
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 
 REQUESTS = Counter("rag_http_requests_total", "HTTP requests by route and status.", ["method", "route", "status"])
 REQUEST_SECONDS = Histogram(
@@ -68,6 +73,15 @@ def _route_template(scope: Scope) -> str:
     return "unmatched"
 
 
+def client_request_id(scope: Scope) -> str | None:
+    """The request's own X-Request-ID when it is well-formed, else None."""
+    for name, value in scope.get("headers") or []:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if REQUEST_ID_PATTERN.fullmatch(text) else None
+    return None
+
+
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, request_timeout_s: float) -> None:
         self.app = app
@@ -77,8 +91,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        request_id = client_request_id(scope) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500

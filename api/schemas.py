@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from rag.filters import FIELD_PATTERN
+
 
 # Ids and offsets fit a 32-bit SQL integer (PostgreSQL's INTEGER): larger ones are 422, not 500.
 MAX_SQL_INT = 2**31 - 1
@@ -14,6 +16,14 @@ DocumentId = Annotated[int, Field(ge=1, le=MAX_SQL_INT, description="A document'
 CollectionName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"), Field(examples=["default"])
 ]
+
+
+FilterField = Annotated[
+    str,
+    StringConstraints(pattern=FIELD_PATTERN),
+    Field(description="A metadata field name: a letter, digit or _, then up to 127 of those, spaces and "
+          ". , : ; / @ + # $ % & ( ) ' * ! ? = ~ -"),
+]  # fmt: skip
 
 
 class StrictModel(BaseModel):
@@ -52,7 +62,7 @@ class AskRequest(StrictModel):
         max_length=20,
         description="Collections to search; default: every collection the API key may see.",
     )
-    filters: dict[str, Any] | None = Field(
+    filters: dict[FilterField, Any] | None = Field(
         default=None,
         description=(
             "Metadata filters: a field maps to a value (equality) or to operators eq, ne, in, nin, "

@@ -230,10 +230,27 @@ class APISettings(BaseModel):
     ingestion_workers: int = Field(
         default=2, gt=0, description="ingestion jobs run side by side, so one slow upload does not hold the others"
     )
+    max_json_depth: int = Field(
+        default=32, gt=0, le=200,
+        description="deepest nesting of a JSON body or of upload metadata; deeper is refused before it is "
+        "parsed (400 for a body, 422 for metadata)",
+    )  # fmt: skip
+    max_metadata_kb: float = Field(
+        default=64.0, gt=0, description="largest `metadata` field of POST /documents (413 beyond)"
+    )
+    docs: bool = Field(
+        default=True,
+        description="serve the API documentation (/docs, /openapi.json; its scripts come from the package, "
+        "no CDN); false hides both",
+    )
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1_000_000)
+
+    @property
+    def max_metadata_bytes(self) -> int:
+        return int(self.max_metadata_kb * 1_000)
 
 
 class Settings(BaseSettings):

@@ -4,7 +4,8 @@ See BAGEL_FORMAT.md: one block per source with its metadata as ``key: value``
 lines, then one instruction block. Delimiters stand alone on their lines and
 are joined by single newlines. Nothing that comes from a document or a user
 (text, metadata keys and values, the question) can produce a delimiter: any
-delimiter word, in any case or spacing, is rewritten to plain words, and
+delimiter word, in any case or spacing (letters spaced out too) and in its
+Unicode compatibility forms (rag.delimiters), is rewritten to plain words, and
 metadata values are kept to one line.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from rag.delimiters import neutralize_delimiters
 from rag.types import PromptBlock, RetrievedChunk
 
 BEGININPUT, ENDINPUT = "BEGININPUT", "ENDINPUT"
@@ -37,18 +39,7 @@ SUMMARIZE_INSTRUCTION = "Summarize the input in around {words} words."
 
 MAX_METADATA_VALUE_CHARS = 300
 
-_DELIMITER_WORD = re.compile(
-    r"(?<![A-Za-z])(begin|end)[\s_\-]*(input|context|instruction)(?![A-Za-z])", re.IGNORECASE
-)
 _KEY_UNSAFE = re.compile(r"[:\s]+")
-
-
-def neutralize_delimiters(text: str) -> str:
-    """Rewrite delimiter words so that no line can open or close a block."""
-    return _DELIMITER_WORD.sub(
-        lambda m: f"({'start' if m.group(1).lower() == 'begin' else 'end'} of {m.group(2).lower()})",
-        text,
-    )
 
 
 def metadata_value(value: Any) -> str:

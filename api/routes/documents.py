@@ -13,7 +13,9 @@ from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest, PayloadTooLarge
 from api.routes.jobs import job_out
+from api.safe_json import UnsafeJSON, loads_bounded
 from api.schemas import MAX_SQL_INT, CollectionName, DocumentList, DocumentOut, JobOut
+from api.upload_form import UploadRoute
 from indexer.pipeline import Indexer
 from indexer.uploads import UnsupportedUpload, UploadPayload, check_supported, safe_filename, text_source
 from rag.auth import Principal
@@ -22,6 +24,8 @@ from rag.errors import NotFoundError
 from rag.storage.models import Document
 
 router = APIRouter(tags=["documents"])
+# Only the upload parses its form with the data-dir spool and the upload size limit.
+upload_router = APIRouter(tags=["documents"], route_class=UploadRoute)
 
 DocumentIdPath = Annotated[int, Path(ge=1, le=MAX_SQL_INT, description="A document's id.")]
 
@@ -105,7 +109,7 @@ async def delete_document(document_id: DocumentIdPath, container: ContainerDep, 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
+@upload_router.post(
     "/documents",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
@@ -135,7 +139,7 @@ async def upload_document(
         raise collection_not_found(collection)
     if (file is None) == (text is None):
         raise InvalidRequest("send either a file or a text")
-    parsed = _parse_metadata(metadata)
+    parsed = _parse_metadata(metadata, container.settings.api.max_metadata_bytes, container.settings.api.max_json_depth)
     # PostgreSQL text cannot hold NUL: refuse it here rather than fail in SQL.
     for name, value in (("source", source), ("text", text), ("metadata", json.dumps(parsed))):
         if value is not None and ("\x00" in value or (name == "metadata" and "\\u0000" in value)):
@@ -163,11 +167,15 @@ async def upload_document(
     return job_out(job)
 
 
-def _parse_metadata(raw: str | None) -> dict[str, Any]:
+def _parse_metadata(raw: str | None, max_bytes: int, max_depth: int) -> dict[str, Any]:
     if raw is None or not raw.strip():
         return {}
+    if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise PayloadTooLarge(f"metadata is larger than {max_bytes / 1000:g} KB (RAG_API__MAX_METADATA_KB)")
     try:
-        parsed = json.loads(raw)
+        parsed = loads_bounded(raw, max_depth)
+    except UnsafeJSON as exc:
+        raise InvalidRequest(f"metadata was refused: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"metadata is not valid JSON: {exc}") from exc
     if not isinstance(parsed, dict):

@@ -145,3 +145,48 @@ def test_phone_width_and_labels(browser: object, service: tuple[str, str]) -> No
     assert unlabeled == []
     shot(page, "phone-ask")
     page.close()
+
+
+def watched_page(browser: object, url: str) -> tuple[object, list[str], list[str]]:
+    """A page that records Content-Security-Policy violations and every request's URL."""
+    page = browser.new_page()  # type: ignore[attr-defined]
+    violations: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if m.text.startswith("CSP ") else None)
+    page.on("request", lambda r: requests.append(r.url))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation',"
+        " (e) => console.error('CSP ' + e.violatedDirective + ' ' + e.blockedURI))"
+    )
+    page.goto(url)
+    return page, violations, requests
+
+
+def test_the_page_and_the_api_docs_work_under_the_content_security_policy(
+    browser: object, service: tuple[str, str]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, key = service
+    page, violations, requests = watched_page(browser, url)
+    page.get_by_label("Key", exact=True).fill(key)
+    page.get_by_role("button", name="Use this key").click()
+    page.get_by_role("tab", name="Documents").click()
+    expect(page.locator("#documents-table tbody tr").first).to_be_visible()
+    page.close()
+    assert violations == []  # no inline script or style on the page
+
+    docs, violations, requests = watched_page(browser, url + "/docs")
+    expect(docs.locator(".opblock").first).to_be_visible(timeout=30_000)  # Swagger UI, from our own files
+    assert docs.locator(".opblock").count() >= 8
+    shot(docs, "api-docs")
+    docs.close()
+    assert violations == []
+    assert all(r.startswith((url, "data:")) for r in requests), requests  # nothing from a CDN
+
+    redoc, violations, requests = watched_page(browser, url + "/redoc")
+    expect(redoc.locator("[data-section-id]").first).to_be_attached(timeout=30_000)
+    redoc.close()
+    # ReDoc's footer asks for the Redocly logo from its CDN: the policy blocks it, nothing else.
+    assert all("cdn.redoc.ly" in v for v in violations), violations
+    assert all(r.startswith((url, "data:", "blob:")) or "cdn.redoc.ly" in r for r in requests), requests

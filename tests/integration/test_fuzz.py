@@ -6,6 +6,7 @@ answers capped at a few tokens to keep the budget short).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -18,7 +19,8 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from schemathesis.checks import (
@@ -36,6 +38,7 @@ from rag.embedding import Embedder
 from rag.llm.embedded_server import free_port
 from rag.store import KnowledgeStore
 from rag.config import Settings
+from rag.filters import OPERATORS
 from tests.conftest import CORPUS_DIR, POSTGRES_ENV, make_settings, postgres_admin_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm, pytest.mark.slow]
@@ -142,3 +145,74 @@ def test_every_endpoint_is_fuzzed() -> None:
         "POST /ask", "POST /summarize", "GET /documents", "POST /documents",
         "DELETE /documents/{document_id}", "GET /jobs/{job_id}", "GET /health", "GET /metrics",
     }
+
+
+# Hostile values the schema does not describe (issue 18): filter keys that are not field names,
+# numbers beyond a float, NaN and infinities, nesting far beyond the limit, in filters and in
+# upload metadata. Each goes through schemathesis's own checks: no 500, nothing outside the schema.
+HOSTILE_KEYS = st.one_of(
+    st.sampled_from(['source" OR 1=1 --', 'a"b', "a\\b", "$", "$.a[0]", "", " ", "x" * 129, "a\nb", "og:title"]),
+    st.text(alphabet='"\\\'$.[]*()-_: \t\nab', max_size=12),
+    st.text(max_size=40),
+)
+HUGE_NUMBERS = st.one_of(
+    st.integers(min_value=2**1024, max_value=10**400),
+    st.integers(min_value=-(10**400), max_value=-(2**1024)),
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), 1.7e308, 10**308]),
+)
+
+
+def nested(depth: int, leaf: object = 1) -> object:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP = st.integers(min_value=30, max_value=600).map(nested)  # deeper ones are sent as raw text below
+VALUES = st.one_of(HUGE_NUMBERS, DEEP, st.text(max_size=12), st.booleans())
+HOSTILE_FILTERS = st.dictionaries(
+    HOSTILE_KEYS,
+    st.one_of(VALUES, st.dictionaries(st.sampled_from(OPERATORS), st.one_of(VALUES, st.lists(VALUES, max_size=3)),
+                                      min_size=1, max_size=2)),  # fmt: skip
+    min_size=1,
+    max_size=3,
+)
+HOSTILE_METADATA = st.one_of(
+    st.integers(min_value=30, max_value=100_000).map(lambda d: '{"a": ' * d + "1" + "}" * d),
+    st.sampled_from(['{"a": NaN}', '{"a": Infinity}', '{"a": 1e999}', '{"a": "\\ud800"}', '{"a": ' + "9" * 400 + "}"]),
+    st.integers(min_value=60_000, max_value=200_000).map(lambda n: '{"a": "' + "m" * n + '"}'),
+    st.dictionaries(HOSTILE_KEYS, VALUES, max_size=3).map(lambda d: json.dumps(d)),
+)
+
+
+def _fuzz_hostile(schema: schemathesis.BaseSchema, key: str, filters: dict[str, object], metadata: str) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    ask = schema["/ask"]["POST"].Case(body={"question": "zqxw vutr", "filters": filters}, media_type="application/json")
+    ask.call_and_validate(headers=headers, checks=CHECKS)
+    upload = schema["/documents"]["POST"].Case(
+        body={"text": "Fuzzed metadata.", "metadata": metadata, "source": "fuzz-metadata"},
+        media_type="multipart/form-data",
+    )
+    upload.call_and_validate(headers=headers, checks=CHECKS)
+
+
+@given(filters=HOSTILE_FILTERS, metadata=HOSTILE_METADATA)
+@settings(max_examples=3 * EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
+def test_sqlite_hostile_filters_and_metadata(filters: dict[str, object], metadata: str, sqlite_key: str) -> None:
+    _fuzz_hostile(sqlite_schema, sqlite_key, filters, metadata)
+
+
+@given(filters=HOSTILE_FILTERS, metadata=HOSTILE_METADATA)
+@settings(max_examples=3 * EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
+def test_postgresql_hostile_filters_and_metadata(filters: dict[str, object], metadata: str, postgres_key: str) -> None:
+    _fuzz_hostile(postgres_schema, postgres_key, filters, metadata)
+
+
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+def test_sqlite_json_nested_beyond_any_parser_is_a_documented_400(depth: int, sqlite_key: str) -> None:
+    body = '{"question": "q", "filters": {"a": ' + "[" * depth + "]" * depth + "}}"
+    client = TestClient(SQLITE_APP)  # no `with`: the app is already running, this only sends
+    response = client.post("/ask", content=body, headers={"Authorization": f"Bearer {sqlite_key}",
+                                                            "content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 400 and "nested deeper" in response.json()["error"]["message"]
