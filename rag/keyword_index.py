@@ -22,6 +22,8 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from rag.telemetry import timed_stage
+
 logger = logging.getLogger(__name__)
 
 POINTER_FILE = "keyword.current"
@@ -36,7 +38,6 @@ class BM25KeywordIndex:
         self._lock = threading.RLock()
         self._model: bm25s.BM25 | None = None
         self._ids = np.zeros(0, dtype=np.int64)
-        self._position: dict[int, int] = {}
         self._loaded_folder: str | None = None
 
     @classmethod
@@ -67,11 +68,11 @@ class BM25KeywordIndex:
         ids = np.asarray([chunk_id for chunk_id, _ in pairs], dtype=np.int64)
         with self._lock:
             self._model, self._ids = model, ids
-            self._position = {int(chunk_id): i for i, chunk_id in enumerate(ids)}
 
+    @timed_stage("keyword_search")
     def search(self, query: str, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
         with self._lock:
-            model, ids, position = self._model, self._ids, self._position
+            model, ids = self._model, self._ids
         if model is None or not len(ids):
             return []
         tokens = self._tokenize([query], as_ids=False)
@@ -79,8 +80,8 @@ class BM25KeywordIndex:
             return []
         mask = None
         if allowed is not None:
-            mask = np.zeros(len(ids), dtype=np.float32)
-            mask[[position[i] for i in allowed if i in position]] = 1.0
+            # Vectorised: a Python loop over a million allowed ids took longer than the scoring.
+            mask = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed))).astype(np.float32)
             if not mask.any():
                 return []
         k = min(k, len(ids) if mask is None else int(mask.sum()))
@@ -118,7 +119,6 @@ class BM25KeywordIndex:
         model = bm25s.BM25.load(str(path), show_progress=False) if len(ids) else None
         with self._lock:
             self._model, self._ids = model, ids
-            self._position = {int(chunk_id): i for i, chunk_id in enumerate(ids)}
             self._loaded_folder = folder
         return True
 
