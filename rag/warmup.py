@@ -28,6 +28,8 @@ WARM_UP_QUESTION = "What does the warm-up question ask about the documents?"
 # Questions padded to 16, 32, 48 and 64 tokens: the encoder's kernels for each query shape.
 _QUERY_WORDS = (4, 20, 36, 52)
 _NO_MATCH_FILTER = {"source": "\x01rag-warm-up"}
+# A model server that hangs must not hold the start-up for the client's whole timeout.
+LLM_WARM_UP_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,16 @@ async def warm_up(answers: AnswerService) -> WarmUpReport:
     started = time.perf_counter()
     stages, collection_names = await anyio.to_thread.run_sync(warm_up_retrieval, answers)
     llm_started = time.perf_counter()
-    llm_ready = True
-    try:
-        answers.budget.context_length = await answers.llm.context_length(answers.budget.context_length)
-        await answers.llm.generate(WARM_UP_QUESTION, answers.settings.system_prompt, 1, 0.0)
-    except LLMError as exc:
-        llm_ready = False
-        logger.warning("warm-up: the model server is not answering yet (%s); the first question will wait", exc)
+    llm_ready = False
+    with anyio.move_on_after(LLM_WARM_UP_TIMEOUT_S) as deadline:
+        try:
+            answers.budget.context_length = await answers.llm.context_length(answers.budget.context_length)
+            await answers.llm.generate(WARM_UP_QUESTION, answers.settings.system_prompt, 1, 0.0)
+            llm_ready = True
+        except LLMError as exc:
+            logger.warning("warm-up: the model server is not answering (%s); /health reports it", exc)
+    if deadline.cancelled_caught:
+        logger.warning("warm-up: no answer from the model server within %s s", LLM_WARM_UP_TIMEOUT_S)
     stages["llm"] = round((time.perf_counter() - llm_started) * 1000, 2)
     stages["total"] = round((time.perf_counter() - started) * 1000, 2)
     logger.info("warm-up done in %.0f ms: %s", stages["total"], stages)
