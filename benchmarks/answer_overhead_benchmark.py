@@ -189,6 +189,9 @@ async def ours_on_corpus(url: str, headers: dict[str, str], rounds: int) -> dict
 
 
 def peers_phase(data_dir: Path, vllm_url: str, rounds: int) -> dict[str, object]:
+    from rag.config import load_settings
+
+    model_path = load_settings().embedding.model_path
     results: dict[str, object] = {}
     for name, venv in PEER_VENVS.items():
         python = venv / "bin" / "python"
@@ -197,7 +200,7 @@ def peers_phase(data_dir: Path, vllm_url: str, rounds: int) -> dict[str, object]
             continue
         done = subprocess.run(
             [str(python), str(REPO_ROOT / "benchmarks" / "peer_baseline.py"), name, "--corpus", str(data_dir / "peer_corpus"),
-             "--vllm-url", vllm_url, "--rounds", str(rounds), "--questions", json.dumps(QUESTIONS)],
+             "--model", model_path, "--vllm-url", vllm_url, "--rounds", str(rounds), "--questions", json.dumps(QUESTIONS)],
             capture_output=True, text=True, timeout=3600,
         )  # fmt: skip
         if done.returncode:
