@@ -104,11 +104,13 @@ def export_for_peers(store: object, folder: Path) -> None:
 
 @contextmanager
 def serving(data_dir: Path) -> Iterator[tuple[str, str]]:
+    from rag.config import load_settings
     from rag.llm.embedded_server import free_port
     from tests.service_process import serve_in_process
 
     vllm_port = free_port()
-    env = {"RAG_LLM__EMBEDDED_PORT": str(vllm_port), "RAG_LOG_LEVEL": "WARNING",
+    models_dir = str(load_settings().model_cache_dir.resolve())
+    env = {"RAG_LLM__EMBEDDED_PORT": str(vllm_port), "RAG_LOG_LEVEL": "WARNING", "RAG_MODELS_DIR": models_dir,
            "RAG_LLM__EMBEDDED_STARTUP_TIMEOUT_S": "1500"}  # fmt: skip
     with serve_in_process(data_dir, env, startup_timeout_s=1800) as url:
         yield url, f"http://127.0.0.1:{vllm_port}/v1"
