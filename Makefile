@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install models run test test-tools bench-indexing clean
+.PHONY: install models run test test-tools bench-indexing bench-answer clean
 
 install: $(STAMP) models
 
@@ -51,5 +51,18 @@ bench-indexing: install
 	$(LLAMAINDEX_VENV)/bin/python -m pip install -q llama-index-core==0.14.25 llama-index-embeddings-huggingface==0.8.0
 	$(BIN)/python benchmarks/indexing_benchmark.py --beir $(BEIR) --llamaindex-python $(LLAMAINDEX_VENV)/bin/python
 
+# What the service adds to generation (100k chunks), streaming first token, 16 clients, and the
+# same questions through LlamaIndex and Haystack 2 (each in a virtual environment of its own).
+HAYSTACK_VENV := .venv-haystack
+bench-answer: install
+	test -x $(LLAMAINDEX_VENV)/bin/python || $(PYTHON) -m venv $(LLAMAINDEX_VENV)
+	$(LLAMAINDEX_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(LLAMAINDEX_VENV)/bin/python -m pip install -q llama-index-core==0.14.25 llama-index-embeddings-huggingface==0.8.0 llama-index-llms-openai-like==0.8.1
+	test -x $(HAYSTACK_VENV)/bin/python || $(PYTHON) -m venv $(HAYSTACK_VENV)
+	$(HAYSTACK_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(HAYSTACK_VENV)/bin/python -m pip install -q haystack-ai sentence-transformers
+	$(BIN)/python benchmarks/stage_scale_benchmark.py --output benchmarks/stage_scale.json
+	$(BIN)/python benchmarks/answer_overhead_benchmark.py --output benchmarks/answer_overhead.json
+
 clean:
-	rm -rf $(VENV) $(LLAMAINDEX_VENV) data .pytest_cache
+	rm -rf $(VENV) $(LLAMAINDEX_VENV) $(HAYSTACK_VENV) data .pytest_cache

@@ -21,7 +21,9 @@ from rag.llm.embedded_server import EmbeddedVLLMServer, free_port
 from rag.llm.model_prep import prepare_generator
 from rag.reranking import CrossEncoderReranker
 from rag.retrieval import Retriever
+from rag.sentence_vectors import SentenceVectorCache
 from rag.summarization import Summarizer
+from rag.warmup import WarmUpReport, warm_up
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class Container:
     answers: AnswerService
     summarizer: Summarizer
     embedded: EmbeddedVLLMServer | None = None
+    warm_up_report: WarmUpReport | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     _job_queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, repr=False)
 
@@ -138,12 +141,17 @@ async def build_container(settings: Settings) -> Container:
             knowledge, settings.data_dir / "uploads", settings.api.job_lock_wait_s, settings.api.job_max_attempts
         ),
         llm=llm,
-        answers=AnswerService(Retriever(knowledge, settings.retrieval, reranker), llm, settings.llm, budget),
+        answers=AnswerService(
+            Retriever(knowledge, settings.retrieval, reranker), llm, settings.llm, budget,
+            SentenceVectorCache(settings.retrieval.attribution_cache_passages),
+        ),  # fmt: skip
         summarizer=Summarizer(llm, settings.llm, budget),
         embedded=embedded,
     )
     if settings.api.auth == "keys":
         await anyio.to_thread.run_sync(print_first_admin_key, container.keys)
+    if settings.api.warm_up:
+        container.warm_up_report = await warm_up(container.answers)
     container.start_background_tasks()
     return container
 

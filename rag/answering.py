@@ -24,6 +24,8 @@ from rag.prompts import (
     render_block,
 )
 from rag.retrieval import Retriever
+from rag.sentence_vectors import SentenceVectorCache
+from rag.telemetry import collect_stages, record_stage
 from rag.types import Answer, PromptBlock, RetrievedChunk
 
 NOTHING_RETRIEVED = "no indexed chunk was retrieved for the question"
@@ -58,8 +60,10 @@ class AnswerService:
         llm: OpenAICompatibleLLM,
         settings: LLMSettings,
         budget: ContextBudget,
+        sentence_cache: SentenceVectorCache | None = None,
     ) -> None:
         self.retriever = retriever
+        self.sentence_cache = sentence_cache
         self.llm = llm
         self.settings = settings
         self.budget = budget
@@ -105,17 +109,19 @@ class AnswerService:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         questions = [question] if isinstance(question, str) else list(question)
-        found = [
-            await anyio.to_thread.run_sync(
-                self.retriever.retrieve_with_relevance, q, top_k, mode, filters, collections
-            )
-            for q in questions
-        ]
+        with collect_stages() as retrieval_stages:
+            found = [
+                await anyio.to_thread.run_sync(
+                    self.retriever.retrieve_with_relevance, q, top_k, mode, filters, collections
+                )
+                for q in questions
+            ]
         chunks = interleave([chunks for chunks, _ in found], top_k * len(questions))
         scores = [score for _, score in found if score is not None]
         relevance = max(scores) if scores else None
         question = questions[0] if len(questions) == 1 else numbered_questions(questions)
         timings["retrieve_ms"] = _ms_since(started)
+        timings.update(retrieval_stages)  # embed_ms, filter_ms, dense_search_ms, keyword_search_ms, ...
         threshold = self.retriever.settings.min_relevance
         reason = None
         if not chunks:
@@ -132,6 +138,7 @@ class AnswerService:
         )
         prompt = contextual_prompt(kept, question, self.template)
         timings["prompt_ms"] = round(_ms_since(started) - timings["retrieve_ms"], 2)
+        record_stage("prompt", timings["prompt_ms"] / 1000)
         return PreparedAnswer(started, timings, kept, left_out, prompt, questions=questions)
 
     async def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
@@ -141,7 +148,7 @@ class AnswerService:
         citations, unverified = match_citations(parsed.cited_groups, prepared.kept)
         attributed_at = time.perf_counter()
         support = await anyio.to_thread.run_sync(
-            attribute, parsed.body, prepared.kept, self.retriever.embedder
+            attribute, parsed.body, prepared.kept, self.retriever.embedder, self.sentence_cache
         )
         prepared.timings["attribute_ms"] = _ms_since(attributed_at)
         reason = None if parsed.body else NO_ANSWER

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.chunking import split_paragraphs, split_sentences
-from rag.embedding import Embedder
-from rag.types import PromptBlock
+from rag.embedding import Embedder, Vectors
+from rag.sentence_vectors import PassageSentences, SentenceVectorCache, split_rows
+from rag.telemetry import stage
+from rag.types import PromptBlock, RetrievedChunk
 
 MIN_SENTENCE_CHARS = 3
 
@@ -37,18 +39,52 @@ def sentences(text: str) -> list[str]:
     ]
 
 
-def attribute(answer: str, blocks: Sequence[PromptBlock], embedder: Embedder) -> list[SentenceSupport]:
+def attribute(
+    answer: str,
+    blocks: Sequence[PromptBlock],
+    embedder: Embedder,
+    cache: SentenceVectorCache | None = None,
+) -> list[SentenceSupport]:
+    """The best supporting sentence of every answer sentence. The passages' sentence vectors
+    come from ``cache`` when it holds them; the rest are embedded in the same call as the
+    answer's sentences (a text's vector does not depend on its batch), then kept there."""
     claims = sentences(answer)
+    chunks = [chunk for block in blocks for chunk in block.chunks]
+    if not claims or not chunks:
+        return []
+    with stage("attribute"):
+        passages = _passage_sentences(claims, chunks, embedder, cache)
+        return _best_support(claims, chunks, passages)
+
+
+def _passage_sentences(
+    claims: list[str], chunks: list[RetrievedChunk], embedder: Embedder, cache: SentenceVectorCache | None
+) -> tuple[Vectors, list[PassageSentences]]:
+    """The claims' vectors, and each chunk's sentences with their vectors."""
+    known: list[PassageSentences | None] = [cache.get(chunk) if cache else None for chunk in chunks]
+    missing = {index: tuple(sentences(chunk.text)) for index, chunk in enumerate(chunks) if known[index] is None}
+    texts = claims + [sentence for found in missing.values() for sentence in found]
+    vectors = embedder.embed(texts)
+    parts = split_rows(vectors, [len(claims), *(len(found) for found in missing.values())])
+    for (index, found), part in zip(missing.items(), parts[1:], strict=True):
+        known[index] = PassageSentences(found, part)
+        if cache is not None:
+            cache.put(chunks[index], known[index])  # type: ignore[arg-type]
+    return parts[0], [entry for entry in known if entry is not None]
+
+
+def _best_support(
+    claims: list[str], chunks: list[RetrievedChunk], found: tuple[Vectors, list[PassageSentences]]
+) -> list[SentenceSupport]:
+    claim_vectors, passages = found
     candidates = [
         (chunk.chunk_id, chunk.document_id, sentence)
-        for block in blocks
-        for chunk in block.chunks
-        for sentence in sentences(chunk.text)
+        for chunk, passage in zip(chunks, passages, strict=True)
+        for sentence in passage.sentences
     ]
-    if not claims or not candidates:
+    if not candidates:
         return []
-    vectors = embedder.embed(claims + [sentence for _, _, sentence in candidates])
-    similarity = vectors[: len(claims)] @ vectors[len(claims) :].T
+    similarity = claim_vectors @ np.concatenate([passage.vectors for passage in passages]).T
     best = np.argmax(similarity, axis=1)
     return [
         SentenceSupport(

@@ -208,6 +208,11 @@ class RetrievalSettings(BaseModel):
         description="below this best cosine similarity the service abstains without calling the model; "
         "calibrated on SQuAD v2 (keeps 99.9% of answerable questions; benchmarks/), 0 turns it off",
     )
+    attribution_cache_passages: int = Field(
+        default=4096, ge=0,
+        description="retrieved passages whose sentence vectors are kept for attribution (least recently "
+        "used out first; about 15 KB each); 0 embeds them again on every answer",
+    )  # fmt: skip
 
 
 class APISettings(BaseModel):
@@ -242,6 +247,11 @@ class APISettings(BaseModel):
         default=True,
         description="serve the API documentation (/docs, /openapi.json; its scripts come from the package, "
         "no CDN); false hides both",
+    )
+    warm_up: bool = Field(
+        default=True,
+        description="at start-up, before taking requests: load every collection's indexes, compile the "
+        "encoder, run one search (with and without a filter) and a one-token answer",
     )
 
     @property

@@ -7,6 +7,7 @@ The lowest-ranked blocks are dropped first.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 TokenCount = Callable[[str], int]
 CHAT_TEMPLATE_RESERVE = 64  # role markers and the system turn's wrapper
 CHARS_PER_TOKEN_LOWER_BOUND = 3.0
+TOKEN_COUNT_CACHE = 4096  # rendered blocks (a few KB each)
 
 
 def estimate_tokens(text: str) -> int:
@@ -32,7 +34,13 @@ def tokenizer_counter(tokenizer_dir: Path | None) -> TokenCount:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+
+    # The same blocks come back for related questions: each is tokenized once (a few ms).
+    @functools.lru_cache(maxsize=TOKEN_COUNT_CACHE)
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    return count
 
 
 class ContextBudget:

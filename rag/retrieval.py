@@ -147,5 +147,5 @@ class Retriever:
         return fuse(dense, keyword_hits(depth), self.settings.fusion)[:top_k], dense
 
     def _allowed(self, filters: MetadataFilters, stores: list[KnowledgeStore]) -> set[int]:
-        with self.collections.session() as repo:
+        with stage("filter"), self.collections.session() as repo:
             return repo.chunk_ids_where(filter_clause(filters), [store.collection_id for store in stores])

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.errors import IndexMismatchError
+from rag.telemetry import timed_stage
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ class FaissVectorIndex:
             self._gpu_index = None
             return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
+    @timed_stage("dense_search")
     def search(
         self, query: npt.NDArray[np.float32], k: int, allowed: set[int] | None = None
     ) -> list[tuple[int, float]]:

@@ -558,3 +558,33 @@ def test_service_recovers_when_the_model_server_returns(client: TestClient) -> N
     assert back.status_code == 200 and back.json()["sources"], "the service did not recover by itself"
 
 
+
+
+def test_start_up_warmed_what_the_first_question_would_pay(client: TestClient) -> None:
+    """Issue 16: indexes open, encoder compiled, search and filter paths run, model server
+    asked, all before the first request (the time it saves is in the README's benchmark)."""
+    container = client.app.state.container  # type: ignore[attr-defined]
+    report = container.warm_up_report
+    assert report is not None and report.llm_ready
+    assert report.collection_names == ("default",)
+    assert {"encoder", "indexes", "search", "filter", "tokenizer", "llm", "total"} <= set(report.stages_ms)
+    assert container.answers.llm._context_length is not None  # asked at start-up, not by the first /ask
+    store = container.knowledge.stores(["default"])[0]
+    assert store.vectors.size and store.keywords.size
+
+
+def test_each_answer_reports_its_stages_and_reuses_passage_sentences(client: TestClient) -> None:
+    question = {"question": "How often should a sourdough starter be fed?", "top_k": 2, "filters": {"source": {"ne": ""}}}
+    first = client.post("/ask", json=question)
+    assert first.status_code == 200, first.text
+    assert first.json()["supporting_sentences"]  # an answer with sentences to attribute
+    timings = first.json()["timings_ms"]
+    assert {"embed_ms", "filter_ms", "dense_search_ms", "keyword_search_ms", "search_ms", "prompt_ms", "attribute_ms"} <= set(timings)
+    cache = client.app.state.container.answers.sentence_cache  # type: ignore[attr-defined]
+    hits = cache.hits
+    again = client.post("/ask", json=question).json()
+    assert cache.hits >= hits + len(again["sources"])  # the same passages: nothing re-embedded
+    assert again["supporting_sentences"] == first.json()["supporting_sentences"]
+    text = client.get("/metrics").text
+    for stage in ("filter", "dense_search", "keyword_search", "prompt", "attribute"):
+        assert re.search(rf'rag_stage_duration_seconds_count{{stage="{stage}"}} [1-9]', text), stage

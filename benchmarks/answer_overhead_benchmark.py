@@ -1,0 +1,259 @@
+"""What the service adds to generation, measured against vLLM itself and against peers.
+
+    .venv/bin/python benchmarks/answer_overhead_benchmark.py [--chunks 100000] [--rounds 3]
+        [--phases overhead ttft peers load] [--output benchmarks/answer_overhead.json]
+
+It builds a collection of the test corpus (indexed normally) plus ``--chunks`` synthetic
+chunks (benchmarks/synthetic_corpus.py: Wikipedia sentences in SQL and BM25, random unit
+vectors in faiss), and a second collection ``corpus`` of the test corpus alone, then starts
+`rag serve` with the embedded SmolLM2 on vLLM (the `make run` path) and runs:
+
+- overhead: the test questions one at a time, hybrid mode, on the large collection:
+  ``total_ms - generate_ms`` of each answer, and the client's wall time minus ``generate_ms``;
+  the first answer after start-up is reported apart (warm-up);
+- ttft: each question streamed through ``/ask`` and its very prompt streamed straight to vLLM,
+  alternately: time to the first token of each, and the difference per question;
+- peers: LlamaIndex's query engine and a Haystack 2 pipeline, each in its own virtual
+  environment (benchmarks/peer_baseline.py), retrieving from the ``corpus`` collection's chunks
+  and vectors with the same model and calling the same vLLM; ours on the same collection;
+- load: benchmarks/load_benchmark.py's 16 clients against this server and against vLLM.
+
+The machine is shared: compare numbers within one run. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.load_benchmark import QUESTIONS, benchmark as load_phase, percentile  # noqa: E402
+from benchmarks.machine import machine  # noqa: E402
+from benchmarks.synthetic_corpus import insert_chunks, synthetic_texts, unit_vectors  # noqa: E402
+
+CORPUS_DIR = REPO_ROOT / "tests" / "data" / "corpus"
+PEER_VENVS = {"llamaindex": REPO_ROOT / ".venv-llamaindex", "haystack": REPO_ROOT / ".venv-haystack"}
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(values, 0.5), 1), "p95_ms": round(percentile(values, 0.95), 1),
+            "mean_ms": round(statistics.fmean(values), 1), "n": len(values)}  # fmt: skip
+
+
+def build(data_dir: Path, chunks: int) -> tuple[str, dict[str, object]]:
+    """The two collections, an admin key, and the corpus collection exported for the peers."""
+    from indexer.pipeline import Indexer
+    from rag.auth import ApiKeyStore
+    from rag.config import load_settings
+    from rag.embedding import make_embedder
+    from rag.store import KnowledgeStore
+
+    base = load_settings()
+    settings = load_settings(data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve())
+    embedder = make_embedder(settings.embedding, settings.model_cache_dir)
+    timings: dict[str, object] = {}
+    started = time.perf_counter()
+    large = KnowledgeStore(settings, embedder)
+    Indexer(large).index_paths([CORPUS_DIR])
+    with large.session() as repo:
+        ids = insert_chunks(repo.session, large.collection_id, chunks, synthetic_texts(chunks))
+    large.vectors.add(ids, unit_vectors(len(ids), embedder.dimension))
+    large.save_vectors()
+    timings["sql_and_faiss_s"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    large.rebuild_keywords()  # the service's own BM25 build over the chunk texts
+    timings["bm25_s"] = round(time.perf_counter() - started, 1)
+    key = ApiKeyStore(large.sessions).create("benchmark", [], admin=True).key
+    timings["chunks"] = large.vectors.size
+    large.close()
+    small = KnowledgeStore(settings, embedder, collection="corpus")
+    Indexer(small).index_paths([CORPUS_DIR])
+    export_for_peers(small, data_dir / "peer_corpus")
+    small.close()
+    return key, timings
+
+
+def export_for_peers(store: object, folder: Path) -> None:
+    """Chunk texts, metadata and the very vectors the index holds, for the peers to load."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with store.session() as repo:  # type: ignore[attr-defined]
+        ids = sorted(repo.all_chunk_ids())
+        stored = repo.chunks_by_ids(ids)
+    index = store.vectors._index  # type: ignore[attr-defined]
+    vectors = np.stack([index.reconstruct(int(i)) for i in ids])
+    np.save(folder / "vectors.npy", vectors)
+    with open(folder / "chunks.jsonl", "w") as out:
+        for chunk_id in ids:
+            chunk = stored[chunk_id]
+            out.write(json.dumps({"id": chunk_id, "text": chunk.text, "metadata": chunk.metadata}) + "\n")
+
+
+@contextmanager
+def serving(data_dir: Path) -> Iterator[tuple[str, str]]:
+    from rag.config import load_settings
+    from rag.llm.embedded_server import free_port
+    from tests.service_process import serve_in_process
+
+    vllm_port = free_port()
+    models_dir = str(load_settings().model_cache_dir.resolve())
+    env = {"RAG_LLM__EMBEDDED_PORT": str(vllm_port), "RAG_LOG_LEVEL": "WARNING", "RAG_MODELS_DIR": models_dir,
+           "RAG_LLM__EMBEDDED_STARTUP_TIMEOUT_S": "1500"}  # fmt: skip
+    with serve_in_process(data_dir, env, startup_timeout_s=1800) as url:
+        yield url, f"http://127.0.0.1:{vllm_port}/v1"
+
+
+async def overhead_phase(url: str, headers: dict[str, str], rounds: int) -> dict[str, object]:
+    answers = []
+    async with httpx.AsyncClient(timeout=300, headers=headers) as client:
+        for question in QUESTIONS * rounds:
+            started = time.perf_counter()
+            response = await client.post(f"{url}/ask", json={"question": question, "mode": "hybrid"})
+            response.raise_for_status()
+            wall_ms = (time.perf_counter() - started) * 1000
+            answers.append({"wall_ms": wall_ms, **response.json()["timings_ms"]})
+    generated = [a for a in answers if "generate_ms" in a]
+    stages = sorted({key for a in generated for key in a} - {"wall_ms"})
+    return {
+        "first_answer_after_start": answers[0],
+        "answers": len(answers),
+        "abstained": len(answers) - len(generated),
+        "total_minus_generate": summary([a["total_ms"] - a["generate_ms"] for a in generated]),
+        "client_wall_minus_generate": summary([a["wall_ms"] - a["generate_ms"] for a in generated]),
+        "stages": {stage: summary([a[stage] for a in generated if stage in a]) for stage in stages},
+    }
+
+
+async def first_token_ms(client: httpx.AsyncClient, method_url: str, body: dict[str, object], event: str) -> float:
+    """Milliseconds to the first token: an SSE ``token`` event (/ask) or a content delta (vLLM)."""
+    started = time.perf_counter()
+    async with client.stream("POST", method_url, json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if event == "token" and line.startswith("event: token"):
+                return (time.perf_counter() - started) * 1000
+            if event == "delta" and line.startswith("data: {") and '"content":"' in line.replace(" ", "") \
+                    and '"content":""' not in line.replace(" ", ""):  # fmt: skip
+                return (time.perf_counter() - started) * 1000
+    raise RuntimeError(f"no token came from {method_url}")
+
+
+async def ttft_phase(url: str, vllm_url: str, headers: dict[str, str], rounds: int) -> dict[str, object]:
+    from rag.config import LLMSettings
+    from rag.llm.client import CHAT_STOP_SEQUENCES
+
+    settings = LLMSettings()
+    through, direct = [], []
+    async with httpx.AsyncClient(timeout=300, headers=headers) as client:
+        model = (await client.get(f"{vllm_url}/models")).json()["data"][0]["id"]
+        prompts = {}
+        for question in QUESTIONS:
+            asked = await client.post(f"{url}/ask", json={"question": question, "include_prompt": True, "mode": "hybrid"})
+            prompts[question] = asked.json()["prompt"]
+        for question in QUESTIONS * rounds:
+            through.append(await first_token_ms(client, f"{url}/ask", {"question": question, "stream": True, "mode": "hybrid"}, "token"))
+            body = {"model": model, "stream": True, "max_tokens": settings.max_answer_tokens, "temperature": 0.0,
+                    "stop": CHAT_STOP_SEQUENCES,
+                    "messages": [{"role": "system", "content": settings.system_prompt},
+                                 {"role": "user", "content": prompts[question]}]}  # fmt: skip
+            direct.append(await first_token_ms(client, f"{vllm_url}/chat/completions", body, "delta"))
+    return {
+        "through_ask": summary(through),
+        "straight_to_vllm": summary(direct),
+        "difference_per_question": summary([a - b for a, b in zip(through, direct, strict=True)]),
+    }
+
+
+async def ours_on_corpus(url: str, headers: dict[str, str], rounds: int) -> dict[str, object]:
+    added = []
+    async with httpx.AsyncClient(timeout=300, headers=headers) as client:
+        for question in QUESTIONS * rounds:
+            started = time.perf_counter()
+            response = await client.post(f"{url}/ask", json={"question": question, "collections": ["corpus"], "mode": "dense"})
+            wall = (time.perf_counter() - started) * 1000
+            timings = response.json()["timings_ms"]
+            if "generate_ms" in timings:
+                added.append((timings["total_ms"] - timings["generate_ms"], wall - timings["generate_ms"]))
+    return {"total_minus_generate": summary([a for a, _ in added]), "client_wall_minus_generate": summary([b for _, b in added])}
+
+
+def peers_phase(data_dir: Path, vllm_url: str, rounds: int) -> dict[str, object]:
+    from rag.config import load_settings
+
+    model_path = load_settings().embedding.model_path
+    results: dict[str, object] = {}
+    for name, venv in PEER_VENVS.items():
+        python = venv / "bin" / "python"
+        if not python.exists():
+            results[name] = {"skipped": f"{python} missing (see the Makefile's bench-answer target)"}
+            continue
+        done = subprocess.run(
+            [str(python), str(REPO_ROOT / "benchmarks" / "peer_baseline.py"), name, "--corpus", str(data_dir / "peer_corpus"),
+             "--model", model_path, "--vllm-url", vllm_url, "--rounds", str(rounds), "--questions", json.dumps(QUESTIONS)],
+            capture_output=True, text=True, timeout=3600,
+        )  # fmt: skip
+        if done.returncode:
+            results[name] = {"failed": done.stderr[-2000:]}
+            continue
+        peer = json.loads(done.stdout)
+        queries = peer.pop("queries")
+        peer["added_beyond_generation"] = summary([q["total_ms"] - q["llm_ms"] for q in queries])
+        peer["retrieval"] = summary([q["retrieve_ms"] for q in queries])
+        results[name] = peer
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3, help="times each of the 8 questions is asked per phase")
+    parser.add_argument("--phases", nargs="+", default=["overhead", "ttft", "peers", "load"])
+    parser.add_argument("--load-clients", type=int, default=16)
+    parser.add_argument("--load-duration", type=float, default=60.0)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+    report: dict[str, object] = {"machine": machine(), "synthetic_chunks": args.chunks}
+    with tempfile.TemporaryDirectory(prefix="rag-overhead-") as scratch:
+        data_dir = Path(scratch) / "data"
+        key, report["build"] = build(data_dir, args.chunks)
+        headers = {"Authorization": f"Bearer {key}"}
+        with serving(data_dir) as (url, vllm_url):
+            if "overhead" in args.phases:
+                report["overhead_one_client"] = asyncio.run(overhead_phase(url, headers, args.rounds))
+                print(json.dumps(report["overhead_one_client"]), file=sys.stderr)
+            if "ttft" in args.phases:
+                report["streaming_first_token"] = asyncio.run(ttft_phase(url, vllm_url, headers, args.rounds))
+                print(json.dumps(report["streaming_first_token"]), file=sys.stderr)
+            if "peers" in args.phases:
+                report["peers_on_test_corpus"] = {
+                    "ours": asyncio.run(ours_on_corpus(url, headers, args.rounds)),
+                    **peers_phase(data_dir, vllm_url, args.rounds),
+                }
+                print(json.dumps(report["peers_on_test_corpus"]), file=sys.stderr)
+            if "load" in args.phases:
+                report["load"] = asyncio.run(
+                    load_phase(url, key, vllm_url, 384, args.load_clients, args.load_duration)
+                )
+                service, direct = report["load"]["service"], report["load"]["vllm_direct"]  # type: ignore[index]
+                report["load"]["service_share_of_vllm_rps"] = round(service["requests_per_s"] / direct["requests_per_s"], 3)  # type: ignore[index]
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Attribution with cached passage sentence vectors gives exactly what embedding them all
+again gave, on the test corpus, and the cache stays within its bound."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.pipeline import Indexer
+from rag.attribution import SentenceSupport, attribute, sentences
+from rag.embedding import Embedder
+from rag.prompts import build_blocks
+from rag.retrieval import Retriever
+from rag.sentence_vectors import SentenceVectorCache
+from rag.store import KnowledgeStore
+from rag.types import PromptBlock, RetrievedChunk
+from tests.conftest import CORPUS_DIR, make_settings
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = [
+    "How high were the lava fountains when Kilauea erupted in 2023?",
+    "What does the duration of the honeybee waggle run encode?",
+    "How deep below the surface is the ice found by the rover?",
+    "How often should a sourdough starter be fed?",
+    "How thick is the ice of the Aletsch Glacier at Konkordiaplatz?",
+    "How much does the Trail X bicycle frame weigh?",
+]
+
+
+def attribute_before_the_cache(answer: str, blocks: Sequence[PromptBlock], embedder: Embedder) -> list[SentenceSupport]:
+    """The computation as it was: every passage sentence embedded with the answer's, each time."""
+    claims = sentences(answer)
+    candidates = [(c.chunk_id, c.document_id, s) for b in blocks for c in b.chunks for s in sentences(c.text)]
+    if not claims or not candidates:
+        return []
+    vectors = embedder.embed(claims + [s for _, _, s in candidates])
+    similarity = vectors[: len(claims)] @ vectors[len(claims) :].T
+    best = np.argmax(similarity, axis=1)
+    return [
+        SentenceSupport(claim, candidates[i][0], candidates[i][1], candidates[i][2], round(float(similarity[row, i]), 4))
+        for row, (claim, i) in enumerate(zip(claims, best, strict=True))
+    ]
+
+
+@pytest.fixture(scope="module")
+def retrieved(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[list[list[PromptBlock]]]:
+    """The blocks sent for each question, retrieved from the indexed test corpus (SQLite)."""
+    folder: Path = tmp_path_factory.mktemp("attribution-cache")
+    settings = make_settings(folder / "data")
+    store = KnowledgeStore(settings, embedder)
+    Indexer(store).index_paths([CORPUS_DIR])
+    retriever = Retriever(store, settings.retrieval)
+    yield [build_blocks(retriever.retrieve(question, 4)) for question in QUESTIONS]
+    store.close()
+
+
+def answers_for(blocks: list[PromptBlock]) -> list[str]:
+    """Answers of the kinds a model writes: a sentence lifted from a passage, one reworded,
+    one about something else, several at once."""
+    first = sentences(blocks[0].text)
+    lifted = first[0] if first else "Nothing."
+    return [
+        lifted,
+        f"According to the documents, {lifted.lower()}",
+        "Penguins cannot fly. " + lifted + " The answer is in the second document.",
+    ]
+
+
+def test_cached_attribution_equals_the_full_computation(retrieved: list[list[PromptBlock]], embedder: Embedder) -> None:
+    cache = SentenceVectorCache(max_passages=1000)
+    compared = 0
+    for blocks in retrieved:
+        for answer in answers_for(blocks):
+            before = attribute_before_the_cache(answer, blocks, embedder)
+            assert before
+            assert attribute(answer, blocks, embedder, cache) == before  # first: some passages embedded now
+            assert attribute(answer, blocks, embedder, cache) == before  # then: every passage cached
+            assert attribute(answer, blocks, embedder) == before  # and without a cache
+            compared += len(before)
+    assert compared >= 3 * len(QUESTIONS)
+    assert cache.hits > cache.misses
+
+
+def test_a_cached_passage_is_not_embedded_again(retrieved: list[list[PromptBlock]], embedder: Embedder) -> None:
+    calls: list[list[str]] = []
+
+    class CountingEmbedder:
+        def __getattr__(self, name: str) -> object:
+            return getattr(embedder, name)
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            calls.append(texts)
+            return embedder.embed(texts)
+
+    blocks = retrieved[0]
+    cache = SentenceVectorCache(max_passages=100)
+    attribute("Lava fountains reached fifty metres. It erupted in 2023.", blocks, CountingEmbedder(), cache)  # type: ignore[arg-type]
+    attribute("The eruption resumed in September.", blocks, CountingEmbedder(), cache)  # type: ignore[arg-type]
+    passage_sentences = sum(len(sentences(chunk.text)) for block in blocks for chunk in block.chunks)
+    assert len(calls[0]) == 2 + passage_sentences
+    assert calls[1] == ["The eruption resumed in September."]  # one small batch: the answer's sentences only
+
+
+def test_the_cache_keeps_at_most_its_bound_and_keys_on_the_text(embedder: Embedder) -> None:
+    cache = SentenceVectorCache(max_passages=2)
+    chunks = [RetrievedChunk(i, 1, 0.5, f"Passage number {i} is here. It has two sentences.", {}) for i in range(3)]
+    for chunk in chunks:
+        attribute("Passage number one.", build_blocks([chunk]), embedder, cache)
+    assert len(cache) == 2
+    assert cache.get(chunks[0]) is None and cache.get(chunks[2]) is not None  # least recently used went first
+    changed = RetrievedChunk(2, 1, 0.5, "A different text under the same chunk id.", {})
+    assert cache.get(changed) is None
+    support = attribute("A different text.", build_blocks([changed]), embedder, cache)
+    assert support[0].source_sentence == "A different text under the same chunk id."
+    assert cache.nbytes > 0
+    with pytest.raises(ValueError, match="max_passages must be 0 or more, got -1"):
+        SentenceVectorCache(-1)
+
+
+def test_a_cache_of_size_zero_keeps_nothing(embedder: Embedder) -> None:
+    cache = SentenceVectorCache(max_passages=0)
+    blocks = build_blocks([RetrievedChunk(1, 1, 0.5, "Only sentence here.", {})])
+    assert attribute("Only sentence.", blocks, embedder, cache)[0].chunk_id == 1
+    assert len(cache) == 0
