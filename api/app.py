@@ -14,7 +14,7 @@ import rag
 from api.container import build_container
 from api.errors import install_error_handlers
 from api.observability import ObservabilityMiddleware
-from api.routes import ask, collections, documents, health, jobs, metrics, summarize
+from api.routes import ask, collections, documents, health, jobs, metrics, openai_compat, summarize
 from rag.config import Settings, load_settings
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware, request_timeout_s=settings.api.request_timeout_s)
-    for module in (ask, summarize, documents, jobs, collections, health, metrics):
+    for module in (ask, summarize, documents, jobs, collections, health, metrics, openai_compat):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
