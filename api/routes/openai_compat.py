@@ -17,11 +17,13 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from api.auth import PrincipalDep
+from api.container import Container
 from api.deps import ContainerDep
 from api.openai_errors import OPENAI_ERROR_RESPONSES, ModelNotFound, OpenAIRoute
 from api.openai_protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from api.openai_serving import chunks, collections_for, completion, conversation_of, generation_options, model_list
 from api.routes.ask import check_retrieval_options
+from rag.storage import database
 from rag.storage.models import Collection
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
@@ -36,8 +38,8 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _created_at(container: Any) -> dict[str, datetime]:
-    with container.knowledge.shared.sessions() as session:
+def _created_at(container: Container) -> dict[str, datetime]:
+    with database.session_scope(container.knowledge.shared.sessions) as session:
         return {name: created for name, created in session.execute(select(Collection.name, Collection.created_at))}
 
 
