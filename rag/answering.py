@@ -20,7 +20,6 @@ from rag.conversation import (
     FittedHistory,
     GenerationOptions,
     Turn,
-    alternating,
     condensation_prompt,
     condensed,
     fallback_question,
@@ -126,7 +125,7 @@ class AnswerService:
 
     async def condense(self, history: FittedHistory, turns: Sequence[Turn], question: str, usage: StreamReport) -> Condensation:
         """The follow-up as a standalone question for retrieval (see rag.conversation)."""
-        shown = history.turns or tuple(turns[-2:])
+        shown = history.turns or tuple(turn for turn in turns if turn.content.strip())[-2:]
         if not self.settings.condense_follow_ups:
             return Condensation(fallback_question(shown, question), "fallback")
         generation = await self.llm.generate(
@@ -159,7 +158,7 @@ class AnswerService:
             self.budget.context_length = await self.llm.context_length(self.budget.context_length)
             allowance = min(self.settings.max_history_tokens, self.budget.prompt_tokens // 2)
             fitted = await anyio.to_thread.run_sync(fit_history, history, allowance, self.budget.count_tokens)
-            condensation = await self.condense(fitted, alternating(history), questions[0], usage)
+            condensation = await self.condense(fitted, history, questions[0], usage)
             searched = [condensation.question]
             conversation = ConversationUse(
                 condensation.question, condensation.method, len(fitted.turns), fitted.dropped

@@ -4,8 +4,9 @@ Conversation state is the client's: each request carries its earlier turns, so r
 stay stateless. The turns are used twice:
 
 - **retrieval** searches a standalone question: the model rewrites the follow-up
-  (``condensation_prompt``); when it gives nothing usable (empty, a refusal, a runaway
-  answer), the last user turn and the follow-up are searched together (``fallback_question``);
+  (``condensation_prompt``); when it gives nothing usable (empty, a refusal, an answer
+  instead of a question, a runaway text), the last user turn and the follow-up are
+  searched together (``fallback_question``);
 - **generation** sees the earlier turns as chat messages before the final user turn (the
   BEGININPUT blocks), the newest that fit ``max_history_tokens``; the oldest are dropped
   first, a question with its answer at a time, so that roles keep alternating
@@ -44,6 +45,13 @@ CONDENSE_INSTRUCTION = (
 )
 _PREFIX = re.compile(r"^\s*(standalone|rewritten)?\s*(question)?\s*:\s*", re.IGNORECASE)
 _QUOTES = "\"'“”‘’`"
+# A rewrite is a question: it ends with a question mark or opens like one. A small model
+# sometimes answers instead ("The lake was 1.5 km deep."), which only looks usable.
+_QUESTION_OPENING = re.compile(
+    r"^(how|what|when|where|who|whom|whose|which|why|is|are|was|were|do|does|did|can|could|"
+    r"will|would|should|shall|has|have|had|may|might|must|in|on|at|for|from|to|by|with)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ def transcript(turns: Sequence[Turn]) -> str:
     """The conversation as the condensation prompt shows it; long answers are cut."""
     lines = []
     for turn in turns:
-        text = " ".join(turn.content.split())
+        text = " ".join(neutralize_delimiters(turn.content).split())
         if len(text) > MAX_TRANSCRIPT_TURN_CHARS:
             text = text[: MAX_TRANSCRIPT_TURN_CHARS - 1] + "…"
         lines.append(f"{'User' if turn.role == 'user' else 'Assistant'}: {text}")
@@ -129,6 +137,8 @@ def standalone_from(output: str) -> str | None:
         return None
     text = _PREFIX.sub("", lines[0]).strip().strip(_QUOTES).strip()
     if not re.search(r"\w{2}", text) or len(text) > MAX_STANDALONE_CHARS or is_refusal(text):
+        return None
+    if not (text.endswith("?") or _QUESTION_OPENING.match(text)):
         return None
     return neutralize_delimiters(text)
 

@@ -155,3 +155,12 @@ async def test_caller_limits_are_capped(knowledge: KnowledgeBase) -> None:
     await service(knowledge, llm).ask(LAKE_QUESTION, 2, options=options)
     [call] = llm.calls
     assert call["max_tokens"] == 384 and call["temperature"] == 0.3 and call["stop"] == ("END",)
+
+
+async def test_an_unanswered_earlier_question_still_informs_retrieval(knowledge: KnowledgeBase) -> None:
+    """A user turn without an answer is not sent as a chat turn (roles must alternate), but
+    the condensation sees it."""
+    llm = ScriptedLLM(["", "Not said."])
+    result = await service(knowledge, llm).ask(FOLLOW_UP, 2, history=[Turn("user", LAKE_QUESTION)])
+    assert LAKE_QUESTION in str(llm.calls[0]["prompt"]) and llm.calls[1]["history"] == ()
+    assert result.conversation.condensation == "fallback" and "volcano.md" in names(result.answer.sources)

@@ -55,6 +55,9 @@ def test_condensation_prompt_cannot_open_a_block() -> None:
         ("IRRELEVANT", None),
         ("?", None),
         ("x" * 500, None),
+        ("The lava lake was about 1.5 kilometres deep.", None),  # an answer, not a question
+        ("how deep was the lava lake", "how deep was the lava lake"),
+        ("En quelle année le café a-t-il été fondé ?", "En quelle année le café a-t-il été fondé ?"),
     ],
 )
 def test_standalone_question_parsed_from_the_model_output(output: str, expected: str | None) -> None:
