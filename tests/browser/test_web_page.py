@@ -43,7 +43,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Ite
         "RAG_LLM__EMBEDDED_PORT": str(free_port()),
         "RAG_LLM__MAX_ANSWER_TOKENS": "96",
     }
-    with serve_in_process(data_dir, env) as url:
+    with serve_in_process(data_dir, env, startup_timeout_s=900) as url:  # a busy 2-core machine
         yield url, key
 
 
