@@ -36,6 +36,17 @@ def _not_blank(value: str) -> str:
     return value
 
 
+MAX_HISTORY_TURNS = 200
+MAX_TURN_CHARS = 50_000
+
+
+class ChatTurn(StrictModel):
+    """An earlier turn of a conversation, as the client kept it."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
+
 class AskRequest(StrictModel):
     question: str | None = Field(
         default=None, min_length=1, description="The question to answer from the indexed documents."
@@ -72,6 +83,14 @@ class AskRequest(StrictModel):
         examples=[{"date": {"gte": "2025-01-01"}, "author": "Jane Doe"}],
     )
 
+    messages: list[ChatTurn] | None = Field(
+        default=None,
+        max_length=MAX_HISTORY_TURNS,
+        description="Earlier turns of the conversation, oldest first (the question is the next user turn). "
+        "Retrieval then searches a standalone rewrite of the question; the newest turns that fit the "
+        "history budget go to the model before it.",
+    )
+
     @field_validator("question")
     @classmethod
     def _question_not_blank(cls, value: str | None) -> str | None:
@@ -86,6 +105,8 @@ class AskRequest(StrictModel):
     def _one_of_question_or_questions(self) -> AskRequest:
         if (self.question is None) == (self.questions is None):
             raise ValueError("give either question (one) or questions (several)")
+        if self.messages and self.questions is not None:
+            raise ValueError("messages (a conversation) go with one question, not with questions")
         return self
 
     @property
@@ -151,7 +172,19 @@ class AskResponse(BaseModel):
         description="For each answer sentence, the best-matching sentence of the chunks sent (by the embedder).",
     )
     raw_answer: str = Field(description="The model's output exactly as generated.")
-    prompt: str | None = Field(default=None, description="The exact prompt, when include_prompt is true.")
+    standalone_question: str | None = Field(
+        default=None, description="With earlier turns: the question retrieval searched (the follow-up rewritten)."
+    )
+    condensation: Literal["none", "model", "fallback"] = Field(
+        default="none",
+        description="How standalone_question was made: by the model, or (fallback) the last user turn and "
+        "the follow-up joined when the model gave nothing usable.",
+    )
+    history_turns_used: int = Field(default=0, description="Earlier turns sent to the model.")
+    dropped_turns: int = Field(default=0, description="Earlier turns left out to fit the budget, oldest first.")
+    prompt: str | None = Field(
+        default=None, description="The exact prompt (the final user turn), when include_prompt is true."
+    )
     timings_ms: dict[str, float]
 
 

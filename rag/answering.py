@@ -11,10 +11,22 @@ import anyio
 from rag.abstention import is_refusal
 from rag.attribution import SentenceSupport, attribute
 from rag.citations import match_citations, parse_answer
-from rag.config import LLMSettings, RetrievalMode
+from rag.config import MAX_CONTEXTUAL_TEMPERATURE, LLMSettings, RetrievalMode
 from rag.context_budget import ContextBudget
+from rag.conversation import (
+    CONDENSE_MAX_TOKENS,
+    Condensation,
+    ConversationUse,
+    FittedHistory,
+    GenerationOptions,
+    Turn,
+    condensation_prompt,
+    condensed,
+    fallback_question,
+    fit_history,
+)
 from rag.filters import MetadataFilters
-from rag.llm.client import OpenAICompatibleLLM
+from rag.llm.client import OpenAICompatibleLLM, StreamReport
 from rag.multi_question import interleave, numbered_questions, split_numbered_answers
 from rag.prompts import (
     build_blocks,
@@ -26,7 +38,7 @@ from rag.prompts import (
 from rag.retrieval import Retriever
 from rag.sentence_vectors import SentenceVectorCache
 from rag.telemetry import collect_stages, record_stage
-from rag.types import Answer, PromptBlock, RetrievedChunk
+from rag.types import Answer, PromptBlock, RetrievedChunk, TokenUsage
 
 NOTHING_RETRIEVED = "no indexed chunk was retrieved for the question"
 NOTHING_RELEVANT = "nothing relevant enough to the question was found"
@@ -40,6 +52,8 @@ class AnswerWithOmissions:
     omitted: tuple[RetrievedChunk, ...]
     support: tuple[SentenceSupport, ...] = ()
     per_question: tuple[str | None, ...] = ()  # answers split by number, for several questions
+    conversation: ConversationUse = ConversationUse()
+    usage: TokenUsage = TokenUsage()
 
 
 @dataclass
@@ -51,6 +65,10 @@ class PreparedAnswer:
     prompt: str
     abstained: AnswerWithOmissions | None = None
     questions: list[str] = field(default_factory=list)
+    history: FittedHistory = FittedHistory((), 0, 0)
+    conversation: ConversationUse = ConversationUse()
+    options: GenerationOptions = GenerationOptions()
+    usage: StreamReport = field(default_factory=StreamReport)  # every model call, added up
 
 
 class AnswerService:
@@ -76,25 +94,49 @@ class AnswerService:
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
         collections: Sequence[str] | None = None,
+        history: Sequence[Turn] = (),
+        options: GenerationOptions = GenerationOptions(),
     ) -> AnswerWithOmissions:
-        prepared = await self.prepare(question, top_k, mode, filters, collections)
+        prepared = await self.prepare(question, top_k, mode, filters, collections, history, options)
         if prepared.abstained is not None:
             return prepared.abstained
         generated_at = time.perf_counter()
         generation = await self.llm.generate(
-            prepared.prompt, self.settings.system_prompt, self.settings.max_answer_tokens, self.settings.temperature
-        )
+            prepared.prompt, self.settings.system_prompt, *self._limits(options),
+            history=prepared.history.turns, stop=options.stop,
+        )  # fmt: skip
         prepared.timings["generate_ms"] = _ms_since(generated_at)
+        _add_usage(prepared.usage, generation.prompt_tokens, generation.completion_tokens, generation.finish_reason)
         return await self.finish(prepared, generation.text)
 
     async def stream(self, prepared: PreparedAnswer) -> AsyncIterator[str]:
         """The answer's tokens as the model writes them; call ``finish`` with their sum."""
         generated_at = time.perf_counter()
+        report = StreamReport()
         async for token in self.llm.stream(
-            prepared.prompt, self.settings.system_prompt, self.settings.max_answer_tokens, self.settings.temperature
-        ):
+            prepared.prompt, self.settings.system_prompt, *self._limits(prepared.options),
+            history=prepared.history.turns, stop=prepared.options.stop, report=report,
+        ):  # fmt: skip
             yield token
         prepared.timings["generate_ms"] = _ms_since(generated_at)
+        _add_usage(prepared.usage, report.prompt_tokens, report.completion_tokens, report.finish_reason)
+
+    def _limits(self, options: GenerationOptions) -> tuple[int, float]:
+        """The caller's max_tokens and temperature, never beyond the service's own."""
+        max_tokens = min(options.max_tokens or self.settings.max_answer_tokens, self.settings.max_answer_tokens)
+        temperature = self.settings.temperature if options.temperature is None else options.temperature
+        return max_tokens, min(temperature, MAX_CONTEXTUAL_TEMPERATURE)
+
+    async def condense(self, history: FittedHistory, turns: Sequence[Turn], question: str, usage: StreamReport) -> Condensation:
+        """The follow-up as a standalone question for retrieval (see rag.conversation)."""
+        shown = history.turns or tuple(turn for turn in turns if turn.content.strip())[-2:]
+        if not self.settings.condense_follow_ups:
+            return Condensation(fallback_question(shown, question), "fallback")
+        generation = await self.llm.generate(
+            condensation_prompt(shown, question), self.settings.system_prompt, CONDENSE_MAX_TOKENS, 0.0
+        )
+        _add_usage(usage, generation.prompt_tokens, generation.completion_tokens, None)
+        return condensed(shown, question, generation.text)
 
     async def prepare(
         self,
@@ -103,24 +145,41 @@ class AnswerService:
         mode: RetrievalMode | None = None,
         filters: MetadataFilters | None = None,
         collections: Sequence[str] | None = None,
+        history: Sequence[Turn] = (),
+        options: GenerationOptions = GenerationOptions(),
     ) -> PreparedAnswer:
         """Retrieve and build the prompt; ``abstained`` is set when there is nothing to ground on.
-        Several questions share one instruction block and the chunks retrieved for each."""
+        Several questions share one instruction block and the chunks retrieved for each.
+        With earlier turns (``history``), retrieval searches a standalone rewrite of the
+        question, and the newest turns that fit the budget go to the model before it."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
         questions = [question] if isinstance(question, str) else list(question)
+        searched = list(questions)
+        usage = StreamReport()
+        fitted, conversation = FittedHistory((), 0, 0), ConversationUse()
+        if history and len(questions) == 1:
+            self.budget.context_length = await self.llm.context_length(self.budget.context_length)
+            allowance = min(self.settings.max_history_tokens, self.budget.prompt_tokens // 2)
+            fitted = await anyio.to_thread.run_sync(fit_history, history, allowance, self.budget.count_tokens)
+            condensation = await self.condense(fitted, history, questions[0], usage)
+            searched = [condensation.question]
+            conversation = ConversationUse(
+                condensation.question, condensation.method, len(fitted.turns), fitted.dropped
+            )
+            timings["condense_ms"] = _ms_since(started)
         with collect_stages() as retrieval_stages:
             found = [
                 await anyio.to_thread.run_sync(
                     self.retriever.retrieve_with_relevance, q, top_k, mode, filters, collections
                 )
-                for q in questions
+                for q in searched
             ]
         chunks = interleave([chunks for chunks, _ in found], top_k * len(questions))
         scores = [score for _, score in found if score is not None]
         relevance = max(scores) if scores else None
         question = questions[0] if len(questions) == 1 else numbered_questions(questions)
-        timings["retrieve_ms"] = _ms_since(started)
+        timings["retrieve_ms"] = round(_ms_since(started) - timings.get("condense_ms", 0.0), 2)
         timings.update(retrieval_stages)  # embed_ms, filter_ms, dense_search_ms, keyword_search_ms, ...
         threshold = self.retriever.settings.min_relevance
         reason = None
@@ -129,17 +188,24 @@ class AnswerService:
         elif relevance is not None and relevance < threshold:
             reason = f"{NOTHING_RELEVANT} (best similarity {relevance:.2f} < {threshold:.2f})"
         if reason is not None:
-            abstained = AnswerWithOmissions(_abstain(reason, timings), ())
+            abstained = AnswerWithOmissions(
+                _abstain(reason, timings), (), conversation=conversation, usage=_usage(usage)
+            )
             return PreparedAnswer(started, timings, [], [], "", abstained, questions)
         blocks = build_blocks(chunks)
         self.budget.context_length = await self.llm.context_length(self.budget.context_length)
         kept, left_out = await anyio.to_thread.run_sync(
-            self.budget.fit, blocks, render_block, question_instruction(question, self.template)
+            self.budget.fit, blocks, render_block, question_instruction(question, self.template), fitted.tokens
         )
         prompt = contextual_prompt(kept, question, self.template)
-        timings["prompt_ms"] = round(_ms_since(started) - timings["retrieve_ms"], 2)
+        timings["prompt_ms"] = round(
+            _ms_since(started) - timings["retrieve_ms"] - timings.get("condense_ms", 0.0), 2
+        )
         record_stage("prompt", timings["prompt_ms"] / 1000)
-        return PreparedAnswer(started, timings, kept, left_out, prompt, questions=questions)
+        return PreparedAnswer(
+            started, timings, kept, left_out, prompt, questions=questions,
+            history=fitted, conversation=conversation, options=options, usage=usage,
+        )  # fmt: skip
 
     async def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
         """Parse the model's text: answer body, verified citations, sentence support, abstention."""
@@ -170,7 +236,9 @@ class AnswerService:
         per_question: tuple[str | None, ...] = ()
         if len(prepared.questions) > 1:
             per_question = tuple(split_numbered_answers(parsed.body, len(prepared.questions)))
-        return AnswerWithOmissions(answer, omitted, tuple(support), per_question)
+        return AnswerWithOmissions(
+            answer, omitted, tuple(support), per_question, prepared.conversation, _usage(prepared.usage)
+        )
 
 
 def _abstain(reason: str, timings: dict[str, float]) -> Answer:
@@ -185,6 +253,16 @@ def _abstain(reason: str, timings: dict[str, float]) -> Answer:
         abstention_reason=reason,
         timings_ms=timings,
     )
+
+
+def _add_usage(usage: StreamReport, prompt_tokens: int, completion_tokens: int, finish_reason: str | None) -> None:
+    usage.prompt_tokens += prompt_tokens
+    usage.completion_tokens += completion_tokens
+    usage.finish_reason = finish_reason or usage.finish_reason
+
+
+def _usage(report: StreamReport) -> TokenUsage:
+    return TokenUsage(report.prompt_tokens, report.completion_tokens, report.finish_reason)
 
 
 def _ms_since(start: float) -> float:

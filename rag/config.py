@@ -149,6 +149,15 @@ class LLMSettings(BaseModel):
         default=False,
         description='add bagel\'s trained refusal cue, If you don\'t know, respond with "IRRELEVANT", to the instruction',
     )
+    max_history_tokens: int = Field(
+        default=1024, ge=0,
+        description="earlier turns of a conversation sent to the model, newest first; older ones are dropped",
+    )  # fmt: skip
+    condense_follow_ups: bool = Field(
+        default=True,
+        description="rewrite a follow-up into a standalone question (one short model call) before retrieval; "
+        "off: the last user turn and the follow-up are searched together",
+    )
     # embedded server
     embedded_source_gguf: str = Field(
         default="",

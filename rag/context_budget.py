@@ -54,14 +54,19 @@ class ContextBudget:
         return self.context_length - self.answer_tokens - CHAT_TEMPLATE_RESERVE
 
     def fit(
-        self, blocks: Sequence[PromptBlock], render_block: Callable[[PromptBlock], str], fixed: str
+        self,
+        blocks: Sequence[PromptBlock],
+        render_block: Callable[[PromptBlock], str],
+        fixed: str,
+        reserved_tokens: int = 0,
     ) -> tuple[list[PromptBlock], list[PromptBlock]]:
-        """The highest-ranked blocks that fit beside ``fixed`` text, and the blocks left out.
+        """The highest-ranked blocks that fit beside ``fixed`` text (and ``reserved_tokens``
+        taken by earlier turns of a conversation), and the blocks left out.
 
         Block costs add up (each block is joined by one newline), so each is
         tokenized once; the prefix in rank order is kept.
         """
-        used = self.count_tokens(fixed)
+        used = self.count_tokens(fixed) + reserved_tokens
         for position, block in enumerate(blocks):
             used += self.count_tokens(render_block(block)) + 1
             if used > self.prompt_tokens:

@@ -99,3 +99,12 @@ class Answer:
     answerable: bool
     abstention_reason: str | None
     timings_ms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Tokens the model server counted for one answer (every call it took, added up)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.auth import PrincipalDep, visible_collections
+from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest
 from api.schemas import (
@@ -22,6 +24,7 @@ from api.schemas import (
 )
 from api.streaming import STREAM_RESPONSES, done_event, event_stream, token_event
 from rag.answering import AnswerWithOmissions
+from rag.conversation import Turn
 from rag.filters import FilterError, filter_clause
 
 router = APIRouter(tags=["questions"])
@@ -38,22 +41,16 @@ async def ask(
     for text in [asked] if isinstance(asked, str) else asked:
         if len(text) > limits.api.max_question_chars:
             raise InvalidRequest(f"question is longer than {limits.api.max_question_chars} characters")
-    top_k = request.top_k or limits.retrieval.default_top_k
-    if top_k > limits.retrieval.max_top_k:
-        raise InvalidRequest(f"top_k must be at most {limits.retrieval.max_top_k}, got {top_k}")
-    if request.filters is not None:
-        try:
-            filter_clause(request.filters)
-        except FilterError as exc:
-            raise InvalidRequest(str(exc)) from exc
+    top_k = check_retrieval_options(container, request.top_k, request.filters)
     existing = await anyio.to_thread.run_sync(container.knowledge.collection_names)
     collections = visible_collections(principal, existing, request.collections)
     answers = container.answers
+    history = [Turn(turn.role, turn.content) for turn in request.messages or []]
     if not request.stream:
-        result = await answers.ask(asked, top_k, request.mode, request.filters, collections)
+        result = await answers.ask(asked, top_k, request.mode, request.filters, collections, history)
         return to_response(result, request)
 
-    prepared = await answers.prepare(asked, top_k, request.mode, request.filters, collections)
+    prepared = await answers.prepare(asked, top_k, request.mode, request.filters, collections, history)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         if prepared.abstained is not None:
@@ -67,6 +64,20 @@ async def ask(
         yield done_event(to_response(result, request).model_dump())
 
     return event_stream(events)
+
+
+def check_retrieval_options(container: Container, top_k: int | None, filters: dict[str, Any] | None) -> int:
+    """The top_k to use; a top_k over the limit or a bad filter is an invalid request."""
+    limits = container.settings.retrieval
+    top_k = top_k or limits.default_top_k
+    if top_k > limits.max_top_k:
+        raise InvalidRequest(f"top_k must be at most {limits.max_top_k}, got {top_k}")
+    if filters is not None:
+        try:
+            filter_clause(filters)
+        except FilterError as exc:
+            raise InvalidRequest(str(exc)) from exc
+    return top_k
 
 
 def to_response(result: AnswerWithOmissions, request: AskRequest) -> AskResponse:
@@ -116,6 +127,10 @@ def to_response(result: AnswerWithOmissions, request: AskRequest) -> AskResponse
             for item in result.support
         ],
         raw_answer=answer.raw_answer,
+        standalone_question=result.conversation.standalone_question,
+        condensation=result.conversation.condensation,
+        history_turns_used=result.conversation.history_turns_used,
+        dropped_turns=result.conversation.dropped_turns,
         prompt=answer.prompt if request.include_prompt else None,
         timings_ms=answer.timings_ms,
     )

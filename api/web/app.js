@@ -1,4 +1,5 @@
 // The page uses the documented API only: /collections, /ask, /summarize, /documents, /jobs.
+// Ask is a conversation: each question is sent with the earlier turns (`messages`).
 "use strict";
 
 const KEY_STORAGE = "rag-api-key";
@@ -137,68 +138,107 @@ function highlighted(text, sentences) {
   return fragment;
 }
 
-function renderAnswer(body) {
-  $("#answer").textContent = body.answer || "";
-  const notAnswerable = $("#not-answerable");
-  notAnswerable.hidden = body.answerable;
-  notAnswerable.textContent = body.answerable ? "" : `Answerable: no — ${body.abstention_reason || "no reason given"}`;
+// Earlier turns of this conversation, sent with each question (the service keeps no state).
+let conversation = [];
+// A source "supports" an answer sentence when their embeddings are at least this close.
+const SUPPORT_MIN_SCORE = 0.45;
 
-  const unverified = $("#unverified");
-  unverified.hidden = !body.unverified_citations.length;
-  unverified.replaceChildren(
-    el("strong", { text: "Unverified citations: " }),
-    "the model cited sources that were not among the passages sent: ",
-    body.unverified_citations
-      .map((item) => item.cited_lines.map(([key, value]) => `${key}: ${value}`).join(", "))
-      .join("; "),
-  );
+function sourceItem(source, cited, support) {
+  const meta = source.metadata || {};
+  const title = meta.title || meta.source || `document ${source.document_id}`;
+  const heading = el("div", {}, el("strong", { text: String(title) }));
+  if (cited.has(source.chunk_id)) heading.append(" ", el("span", { class: "badge", text: "cited" }));
+  const details = el("div", { class: "meta" });
+  const url = meta.url && safeUrl(meta.url);
+  if (url) details.append(el("a", { href: url, rel: "noopener noreferrer", target: "_blank", text: url }));
+  for (const key of ["date", "author", "page"]) {
+    if (meta[key] !== undefined && meta[key] !== null) details.append(el("span", { text: `${key}: ${meta[key]}` }));
+  }
+  details.append(el("span", { text: `source: ${meta.source || ""}` }));
+  details.append(el("span", { text: `score ${Number(source.score).toFixed(3)}` }));
+  const chunk = el("p", { class: "chunk" }, highlighted(source.text, support.get(source.chunk_id) || []));
+  return el("li", { "data-chunk-id": String(source.chunk_id) }, heading, details, chunk);
+}
 
+function renderSources(turn, body) {
+  // The sources the answer cites or that support its sentences first; the rest folded away.
   const cited = new Set(body.citations.map((citation) => citation.chunk_id));
   const support = new Map();
   for (const item of body.supporting_sentences) {
+    if (item.score < SUPPORT_MIN_SCORE) continue;
     if (!support.has(item.chunk_id)) support.set(item.chunk_id, []);
     support.get(item.chunk_id).push(item.source_sentence);
   }
-  const list = $("#sources");
-  list.replaceChildren();
-  for (const source of body.sources) {
-    const meta = source.metadata || {};
-    const title = meta.title || meta.source || `document ${source.document_id}`;
-    const heading = el("div", {}, el("strong", { text: String(title) }));
-    if (cited.has(source.chunk_id)) heading.append(" ", el("span", { class: "badge", text: "cited" }));
-    const details = el("div", { class: "meta" });
-    const url = meta.url && safeUrl(meta.url);
-    if (url) details.append(el("a", { href: url, rel: "noopener noreferrer", target: "_blank", text: url }));
-    for (const key of ["date", "author", "page"]) {
-      if (meta[key] !== undefined && meta[key] !== null) details.append(el("span", { text: `${key}: ${meta[key]}` }));
-    }
-    details.append(el("span", { text: `source: ${meta.source || ""}` }));
-    details.append(el("span", { text: `score ${Number(source.score).toFixed(3)}` }));
-    const chunk = el("p", { class: "chunk" }, highlighted(source.text, support.get(source.chunk_id) || []));
-    list.append(el("li", { "data-chunk-id": String(source.chunk_id) }, heading, details, chunk));
-  }
+  let used = body.sources.filter((s) => cited.has(s.chunk_id) || support.has(s.chunk_id));
+  if (!used.length) used = body.sources.slice(0, 1); // nothing clearly used: the best-ranked one
+  const others = body.sources.filter((s) => !used.includes(s));
+  const list = el("ol", { class: "sources" });
+  for (const source of used) list.append(sourceItem(source, cited, support));
+  turn.append(el("h4", { text: "Sources" }), list);
   if (!body.sources.length) list.append(el("li", { text: "No source was sent to the model." }));
-  const omitted = $("#omitted");
-  omitted.hidden = !body.omitted_chunk_ids.length;
-  omitted.textContent = `Left out to fit the model's context: chunks ${body.omitted_chunk_ids.join(", ")}.`;
-  const timings = body.timings_ms || {};
-  $("#timings").textContent = Object.entries(timings).map(([k, v]) => `${k.replace(/_ms$/, "")} ${Math.round(v)} ms`).join(" · ");
+  if (others.length) {
+    const folded = el("ol", { class: "sources", start: String(used.length + 1) });
+    for (const source of others) folded.append(sourceItem(source, cited, support));
+    const label = `${others.length} more passage${others.length > 1 ? "s" : ""} sent but not used by the answer`;
+    turn.append(el("details", { class: "other-sources" }, el("summary", { text: label }), folded));
+  }
+}
+
+function renderAnswer(turn, body) {
+  turn.querySelector(".answer").textContent = body.answer || "";
+  if (!body.answerable) {
+    turn.append(el("p", { class: "not-answerable", text: `Answerable: no — ${body.abstention_reason || "no reason given"}` }));
+  }
+  if (body.unverified_citations.length) {
+    const cited = body.unverified_citations
+      .map((item) => item.cited_lines.map(([key, value]) => `${key}: ${value}`).join(", "))
+      .join("; ");
+    turn.append(el("div", { class: "warning" }, el("strong", { text: "Unverified citations: " }),
+      `the model cited sources that were not among the passages sent: ${cited}`));
+  }
+  if (body.standalone_question) {
+    turn.append(el("p", { class: "hint searched", text: `Searched as: “${body.standalone_question}”` }));
+  }
+  renderSources(turn, body);
+  if (body.omitted_chunk_ids.length) {
+    turn.append(el("p", { class: "hint", text: `Left out to fit the model's context: chunks ${body.omitted_chunk_ids.join(", ")}.` }));
+  }
+  const timings = Object.entries(body.timings_ms || {}).map(([k, v]) => `${k.replace(/_ms$/, "")} ${Math.round(v)} ms`);
+  turn.append(el("p", { class: "hint timings", text: timings.join(" · ") }));
+}
+
+function newTurn(question) {
+  const turn = el("li", { class: "turn" },
+    el("p", { class: "question" }, el("span", { class: "visually-hidden", text: "Question: " }), question),
+    el("div", { class: "answer", "aria-live": "polite" }));
+  $("#thread").append(turn);
+  $("#thread").hidden = false;
+  return turn;
+}
+
+function newConversation() {
+  conversation = [];
+  $("#thread").replaceChildren();
+  $("#thread").hidden = true;
+  $("#new-conversation").hidden = true;
+  $("#follow-up-hint").hidden = true;
+  $("#ask-status").textContent = "";
+  $("#question").focus();
 }
 
 async function ask(event) {
   event.preventDefault();
   const button = $("#ask-button");
   const status = $("#ask-status");
+  const question = $("#question").value;
   const collections = [...document.querySelectorAll('#collections input:checked')].map((box) => box.value);
-  const payload = { question: $("#question").value, top_k: Number($("#top-k").value) || 5, stream: true };
+  const payload = { question, top_k: Number($("#top-k").value) || 5, stream: true };
   if (collections.length) payload.collections = collections;
+  if (conversation.length) payload.messages = conversation;
   button.disabled = true;
   status.textContent = "Retrieving…";
-  $("#answer-box").hidden = false;
-  $("#answer").textContent = "";
-  $("#sources").replaceChildren();
-  $("#not-answerable").hidden = true;
-  $("#unverified").hidden = true;
+  const turn = newTurn(question);
+  const answer = turn.querySelector(".answer");
   try {
     const response = await api("/ask", {
       method: "POST",
@@ -209,15 +249,22 @@ async function ask(event) {
     for await (const { event: kind, data } of readEvents(response)) {
       if (kind === "token") {
         status.textContent = "Answering…";
-        $("#answer").textContent += data.text;
+        answer.textContent += data.text;
       } else if (kind === "done") {
-        renderAnswer(data);
+        renderAnswer(turn, data);
+        conversation = [...conversation, { role: "user", content: question },
+          { role: "assistant", content: data.answer || "I could not answer this from the documents." }];
+        $("#question").value = "";
+        $("#new-conversation").hidden = false;
+        $("#follow-up-hint").hidden = false;
         status.textContent = "Done.";
       } else if (kind === "error") {
         throw new Error(data.error ? data.error.message : "the answer failed");
       }
     }
   } catch (error) {
+    turn.remove();
+    $("#thread").hidden = !conversation.length;
     status.textContent = `Error: ${error.message}`;
   } finally {
     button.disabled = false;
@@ -354,6 +401,7 @@ async function followJob(job) {
 document.addEventListener("DOMContentLoaded", () => {
   for (const tab of document.querySelectorAll(".tab")) tab.onclick = () => showView(tab.dataset.view);
   $("#ask-form").onsubmit = ask;
+  $("#new-conversation").onclick = newConversation;
   $("#summarize-form").onsubmit = summarize;
   $("#upload-form").onsubmit = upload;
   $("#question").addEventListener("keydown", (event) => {

@@ -8,12 +8,14 @@ llama-2's ``[INST]`` form itself for servers without a template.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
 
+from rag.conversation import Turn, alternating, llama2_conversation_prompt
 from rag.errors import LLMResponseError, LLMUnavailableError
 from rag.prompts import (
     BEGINCONTEXT,
@@ -32,6 +34,15 @@ PromptMode = Literal["chat", "completion"]
 # (The OpenAI API takes at most four stop sequences.)
 CHAT_STOP_SEQUENCES = [BEGININPUT, BEGINCONTEXT, BEGININSTRUCTION, ENDINSTRUCTION]
 COMPLETION_STOP_SEQUENCES = ["</s>", "[INST]", BEGININPUT, BEGININSTRUCTION]
+
+
+@dataclass
+class StreamReport:
+    """Filled in by ``stream`` as the server reports it (usage comes in the last part)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
 
 
 class OpenAICompatibleLLM:
@@ -86,36 +97,51 @@ class OpenAICompatibleLLM:
         return True
 
     async def _create(
-        self, prompt: str, system: str | None, max_tokens: int, temperature: float, stream: bool
+        self,
+        prompt: str,
+        system: str | None,
+        max_tokens: int,
+        temperature: float,
+        stream: bool,
+        history: Sequence[Turn] = (),
+        stop: Sequence[str] = (),
     ) -> Any:
-        """One request in the configured prompt mode; the caller translates API errors."""
+        """One request in the configured prompt mode; the caller translates API errors.
+        ``history``: earlier turns of a conversation, sent before ``prompt``."""
         model = await self.model()
         if self.mode == "completion":
+            text = llama2_conversation_prompt(prompt, system, history) if history else llama2_chat_prompt(prompt, system)
             return await self._client.completions.create(
                 model=model,
-                prompt=llama2_chat_prompt(prompt, system),
+                prompt=text,
                 max_tokens=max_tokens,
                 temperature=temperature,
-                stop=COMPLETION_STOP_SEQUENCES,
+                stop=[*COMPLETION_STOP_SEQUENCES, *stop],
                 stream=stream,
                 **_usage_in_stream(stream),
             )
         return await self._client.chat.completions.create(
             model=model,
-            messages=_messages(prompt, system),
+            messages=_messages(prompt, system, history),
             max_tokens=max_tokens,
             temperature=temperature,
-            stop=CHAT_STOP_SEQUENCES,
+            stop=[*CHAT_STOP_SEQUENCES, *stop],
             stream=stream,
             **_usage_in_stream(stream),
         )
 
     async def generate(
-        self, prompt: str, system: str | None, max_tokens: int, temperature: float
+        self,
+        prompt: str,
+        system: str | None,
+        max_tokens: int,
+        temperature: float,
+        history: Sequence[Turn] = (),
+        stop: Sequence[str] = (),
     ) -> Generation:
         try:
             with stage("generate"):
-                response = await self._create(prompt, system, max_tokens, temperature, stream=False)
+                response = await self._create(prompt, system, max_tokens, temperature, False, history, stop)
         except openai.APIError as exc:
             raise _translate(exc) from exc
         choice = response.choices[0]
@@ -131,17 +157,28 @@ class OpenAICompatibleLLM:
         )
 
     async def stream(
-        self, prompt: str, system: str | None, max_tokens: int, temperature: float
+        self,
+        prompt: str,
+        system: str | None,
+        max_tokens: int,
+        temperature: float,
+        history: Sequence[Turn] = (),
+        stop: Sequence[str] = (),
+        report: StreamReport | None = None,
     ) -> AsyncIterator[str]:
+        report = report if report is not None else StreamReport()
         try:
             with stage("generate"):
-                parts = await self._create(prompt, system, max_tokens, temperature, stream=True)
+                parts = await self._create(prompt, system, max_tokens, temperature, True, history, stop)
                 async for part in parts:
                     if part.usage:
                         count_tokens(part.usage.prompt_tokens, part.usage.completion_tokens)
+                        report.prompt_tokens = part.usage.prompt_tokens
+                        report.completion_tokens = part.usage.completion_tokens
                     if not part.choices:
                         continue
                     choice = part.choices[0]
+                    report.finish_reason = choice.finish_reason or report.finish_reason
                     token = choice.text if self.mode == "completion" else choice.delta.content
                     if token:
                         yield token
@@ -157,9 +194,10 @@ def _usage_in_stream(stream: bool) -> dict[str, Any]:
     return {"stream_options": {"include_usage": True}} if stream else {}
 
 
-def _messages(prompt: str, system: str | None) -> list[dict[str, str]]:
+def _messages(prompt: str, system: str | None, history: Sequence[Turn] = ()) -> list[dict[str, str]]:
     # Always a system turn: bagel's template drops [INST] without one.
     messages = [{"role": "system", "content": system}] if system else []
+    messages += [{"role": turn.role, "content": turn.content} for turn in alternating(history)]
     return [*messages, {"role": "user", "content": prompt}]
 
 

@@ -144,6 +144,7 @@ def test_every_endpoint_is_fuzzed() -> None:
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
         "POST /ask", "POST /summarize", "GET /documents", "POST /documents",
         "DELETE /documents/{document_id}", "GET /jobs/{job_id}", "GET /health", "GET /metrics",
+        "GET /v1/models", "GET /v1/models/{model}", "POST /v1/chat/completions",
     }
 
 
