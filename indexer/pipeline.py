@@ -242,7 +242,7 @@ class Indexer:
             report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
             return None
         report.failed.extend((problem.path, problem.reason) for problem in result.problems)
-        documents = []
+        documents: list[SourceDocument] = []
         for document in result.documents:
             merged = with_metadata(document, sidecar, options.metadata)
             try:
@@ -273,7 +273,7 @@ class Indexer:
         report.unchanged += len(batch) - len(changed)
         if not changed:
             return None
-        spans = {}
+        spans: dict[str, list[ChunkSpan]] = {}
         for document in changed:
             document_spans = annotate(self.chunker.chunk(document.text), document.sections)
             if len(document_spans) > self.limits.max_document_chunks:

@@ -141,7 +141,8 @@ def read_upload(
 def _within_limits(
     documents: list[SourceDocument], limits: ReadLimits
 ) -> tuple[list[SourceDocument], list[tuple[str, str]]]:
-    kept, refused = [], []
+    kept: list[SourceDocument] = []
+    refused: list[tuple[str, str]] = []
     for document in documents:
         try:
             check_document(document, limits)
