@@ -1,0 +1,145 @@
+"""Makes real office files with real tools, for the reader and retrieval tests:
+a scanned PDF (text rendered to an image by pdfium and saved back into a PDF
+with no text layer), DOCX (python-docx), HTML, XLSX (openpyxl), PPTX
+(python-pptx) and EML (the standard library)."""
+
+from __future__ import annotations
+
+import email.message
+from pathlib import Path
+
+import docx
+import openpyxl
+import pypdfium2
+from PIL import Image
+from pptx import Presentation
+from pptx.util import Inches
+
+from tests.pdf_factory import write_pdf
+
+SCAN_DPI = 200
+
+# A fleet register: one row per van, enough rows to span several chunks.
+TABLE_HEADER = ["Vehicle", "Plate", "Driver", "Depot"]
+FIRST_NAMES = ["Maria", "John", "Aiko", "Omar", "Lena", "Pavel", "Nadia", "Kofi", "Ines", "Tariq"]
+DEPOTS = ["Northgate", "Riverside", "Hillcrest", "Harbour", "Westfield"]
+
+
+def table_rows(count: int = 40) -> list[list[str]]:
+    return [
+        [f"Van {i}", f"PL-{1000 + 37 * i}", f"{FIRST_NAMES[i % 10]} {chr(65 + i % 26)}.", DEPOTS[i % 5]]
+        for i in range(1, count + 1)
+    ]
+
+
+SCANNED_PAGES = [
+    "Quarterly maintenance memo\nThe brake inspection of the blue tram\nis scheduled for the ninth of March.\nWorkshop seven will replace the pads.",
+    "Second page of the memo\nThe orange ferry needs a new propeller\nbefore the summer season begins.\nBudget code FX-2291 covers the repair.",
+]
+
+
+def scanned_pdf(path: Path, pages: list[str] = SCANNED_PAGES, dpi: int = SCAN_DPI) -> Path:
+    """Text PDF -> rendered images (pdfium) -> an image-only PDF (Pillow): no text layer."""
+    text_pdf = write_pdf(path.with_suffix(".text.pdf"), pages)
+    document = pypdfium2.PdfDocument(text_pdf)
+    images = [document[i].render(scale=dpi / 72).to_pil().convert("L") for i in range(len(document))]
+    document.close()
+    text_pdf.unlink()
+    images[0].save(path, format="PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return path
+
+
+def scanned_image(path: Path, text: str = SCANNED_PAGES[0]) -> Path:
+    pdf = scanned_pdf(path.with_suffix(".scan.pdf"), [text])
+    document = pypdfium2.PdfDocument(pdf)
+    image: Image.Image = document[0].render(scale=SCAN_DPI / 72).to_pil()
+    document.close()
+    pdf.unlink()
+    image.save(path)
+    return path
+
+
+def docx_with_table(path: Path, rows: int = 40) -> Path:
+    document = docx.Document()
+    document.core_properties.title = "Fleet register"
+    document.add_heading("Fleet register", level=1)
+    document.add_paragraph("This register lists every van of the company and who drives it.")
+    document.add_heading("Vans in service", level=2)
+    table = document.add_table(rows=1, cols=len(TABLE_HEADER))
+    for cell, value in zip(table.rows[0].cells, TABLE_HEADER):
+        cell.text = value
+    for row in table_rows(rows):
+        for cell, value in zip(table.add_row().cells, row):
+            cell.text = value
+    document.add_heading("Retired vans", level=2)
+    document.add_paragraph("Van 99 was retired after the flood of the river depot.")
+    document.save(str(path))
+    return path
+
+
+def html_with_table(path: Path, rows: int = 40) -> Path:
+    body = "".join(f"<tr>{''.join(f'<td>{v}</td>' for v in row)}</tr>" for row in table_rows(rows))
+    head = "".join(f"<th>{v}</th>" for v in TABLE_HEADER)
+    path.write_text(
+        "<html><head><title>Fleet register</title></head><body><nav>Home | Contact</nav><article>"
+        "<h1>Fleet register</h1><p>This register lists every van of the company and who drives it.</p>"
+        f"<h2>Vans in service</h2><table><tr>{head}</tr>{body}</table>"
+        "<h2>Retired vans</h2><p>Van 99 was retired after the flood of the river depot.</p>"
+        "</article><footer>Copyright</footer></body></html>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def xlsx_workbook(path: Path, rows: int = 40) -> Path:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Vans"
+    sheet.append(TABLE_HEADER)
+    for row in table_rows(rows):
+        sheet.append(row)
+    budget = workbook.create_sheet("Budget")
+    budget.append(["Item", "Amount"])
+    budget.append(["Tyres", 4200])
+    budget.append(["Fuel", 18350.5])
+    workbook.save(path)
+    return path
+
+
+SLIDES = [
+    ("Harbour expansion", "The new pier opens in October.", "Mention the crane contract."),
+    ("Ferry timetable", "The night ferry leaves at 23:40 from quay four.", ""),
+    ("Budget", "The lighthouse repaint costs 12,000 euros.", "Ask finance about the second quote."),
+]
+
+
+def pptx_deck(path: Path, slides: list[tuple[str, str, str]] = SLIDES) -> Path:
+    deck = Presentation()
+    for title, body, notes in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+        if notes:
+            slide.notes_slide.notes_text_frame.text = notes
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    slide.shapes.title.text = "Crew roster"
+    shape = slide.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(6), Inches(2))
+    for r, row in enumerate([["Role", "Name"], ["Captain", "Ingrid Vos"], ["Engineer", "Tomas Berg"]]):
+        for c, value in enumerate(row):
+            shape.table.cell(r, c).text = value
+    deck.save(str(path))
+    return path
+
+
+def eml_message(path: Path, attachments: dict[str, bytes] | None = None) -> Path:
+    message = email.message.EmailMessage()
+    message["Subject"] = "Depot move"
+    message["From"] = "Ana Ruiz <ana@example.org>"
+    message["To"] = "team@example.org"
+    message["Date"] = "Tue, 03 Mar 2026 09:15:00 +0000"
+    message["Message-ID"] = "<move-42@example.org>"
+    message.set_content("The Riverside depot moves to Canal Street on the first of April.")
+    for name, data in (attachments or {}).items():
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    path.write_bytes(bytes(message))
+    return path
