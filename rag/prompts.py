@@ -36,6 +36,9 @@ def instruction_template(ask_for_irrelevant: bool) -> str:
 SUMMARIZE_INSTRUCTION = "Summarize the input in around {words} words."
 
 MAX_METADATA_VALUE_CHARS = 300
+# Provenance for the API, not for the model: ``section`` (a heading path, ~10 tokens)
+# is shown, as it helps cite; whether a page was OCR'd is not worth its tokens.
+PROMPT_HIDDEN_KEYS = frozenset({"ocr", "ocr_engine"})
 
 _DELIMITER_WORD = re.compile(
     r"(?<![A-Za-z])(begin|end)[\s_\-]*(input|context|instruction)(?![A-Za-z])", re.IGNORECASE
@@ -67,7 +70,7 @@ def metadata_lines(metadata: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """One line per metadata field, in the document's own order."""
     lines = []
     for key, value in metadata.items():
-        if value is None or value == "" or value == [] or value == {}:
+        if key in PROMPT_HIDDEN_KEYS or value is None or value == "" or value == [] or value == {}:
             continue
         lines.append((metadata_key(key), metadata_value(value)))
     return tuple(lines)

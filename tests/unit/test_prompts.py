@@ -150,3 +150,15 @@ def test_the_optional_irrelevant_cue_goes_inside_the_one_instruction_block() -> 
     assert contextual_prompt(build_blocks([chunk(1, "text")]), "Who?", instruction_template(False)) == contextual_prompt(
         build_blocks([chunk(1, "text")]), "Who?"
     )
+
+
+def test_section_path_is_in_the_context_block_and_ocr_provenance_is_not() -> None:
+    """Issue 17: the section path (about ten tokens) helps the model cite; `ocr` does not."""
+    blocks = build_blocks(
+        [
+            chunk(1, "| Vehicle | Plate |\n| --- | --- |\n| Van 7 | PL-1259 |", title="Fleet register", section="Fleet register > Vans in service", source="/docs/fleet.docx"),
+            chunk(2, "The orange ferry needs a new propeller.", page=2, section="Memo > Repairs", ocr=True, ocr_engine="tesseract 5.3.0", source="/docs/memo.pdf"),
+        ]
+    )
+    prompt = contextual_prompt(blocks, "Who drives Van 7?")
+    assert prompt == (GOLDEN / "contextual_sections.txt").read_text().rstrip("\n")
