@@ -26,7 +26,7 @@ from indexer.readers import ReaderOptions, reader_for
 from rag.chunking import TokenChunker
 from rag.embedding import Vectors
 from rag.errors import DocumentReadError
-from rag.sections import annotate
+from rag.sections import chunk_document
 from rag.store import KnowledgeStore
 from rag.types import ChunkSpan, SourceDocument
 
@@ -280,7 +280,7 @@ class Indexer:
         if not changed:
             return None
         spans = {
-            document.source: annotate(self.chunker.chunk(document.text), document.sections)
+            document.source: chunk_document(self.chunker, document.text, document.sections)
             for document in changed
         }
         texts = [span.text for document in changed for span in spans[document.source]]

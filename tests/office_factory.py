@@ -19,16 +19,30 @@ from tests.pdf_factory import write_pdf
 
 SCAN_DPI = 200
 
-# A fleet register: one row per van, enough rows to span several chunks.
-TABLE_HEADER = ["Vehicle", "Plate", "Driver", "Depot"]
+# A fleet register: one row per van, enough rows to span several chunks. Each row
+# carries a cargo no other row (of any table) carries, so a question can name it.
+TABLE_HEADER = ["Vehicle", "Plate", "Driver", "Cargo"]
 FIRST_NAMES = ["Maria", "John", "Aiko", "Omar", "Lena", "Pavel", "Nadia", "Kofi", "Ines", "Tariq"]
-DEPOTS = ["Northgate", "Riverside", "Hillcrest", "Harbour", "Westfield"]
+CARGO = (
+    "saffron marble tulips pianos anchors bicycles violins lanterns carpets porcelain "
+    "telescopes hammocks beehives cinnamon kayaks accordions chandeliers typewriters globes harps "
+    "snowboards trombones mattresses aquariums sundials tapestries windmills pumpkins surfboards compasses "
+    "parachutes xylophones saddles canoes mannequins gramophones cactuses barometers quilts lobsters "
+    "vanilla granite orchids cellos propellers tricycles banjos candles rugs ceramics "
+    "microscopes tents honeycombs nutmeg paddles bagpipes lamps sewing-machines maps lyres "
+    "skis tubas pillows terrariums hourglasses mosaics turbines melons skateboards sextants "
+    "balloons marimbas stirrups rafts statues phonographs succulents thermometers blankets oysters "
+    "cardamom slate lilies bassoons rudders scooters mandolins torches mats stoneware "
+    "binoculars sleeping-bags beeswax ginger oars clarinets chandlers-wax radios atlases zithers "
+    "sledges flutes cushions fishbowls metronomes frescoes dynamos gourds wakeboards astrolabes "
+    "kites gongs bridles dinghies busts jukeboxes ferns hygrometers duvets mussels"
+).split()
 
 
-def table_rows(count: int = 40) -> list[list[str]]:
+def table_rows(count: int = 40, first: int = 1) -> list[list[str]]:
     return [
-        [f"Van {i}", f"PL-{1000 + 37 * i}", f"{FIRST_NAMES[i % 10]} {chr(65 + i % 26)}.", DEPOTS[i % 5]]
-        for i in range(1, count + 1)
+        [f"Van {i}", f"PL-{1000 + 37 * i}", f"{FIRST_NAMES[i % 10]} {chr(65 + i % 26)}.", CARGO[i - 1]]
+        for i in range(first, first + count)
     ]
 
 
@@ -77,8 +91,8 @@ def docx_with_table(path: Path, rows: int = 40) -> Path:
     return path
 
 
-def html_with_table(path: Path, rows: int = 40) -> Path:
-    body = "".join(f"<tr>{''.join(f'<td>{v}</td>' for v in row)}</tr>" for row in table_rows(rows))
+def html_with_table(path: Path, rows: int = 40, first: int = 41) -> Path:
+    body = "".join(f"<tr>{''.join(f'<td>{v}</td>' for v in row)}</tr>" for row in table_rows(rows, first))
     head = "".join(f"<th>{v}</th>" for v in TABLE_HEADER)
     path.write_text(
         "<html><head><title>Fleet register</title></head><body><nav>Home | Contact</nav><article>"
@@ -91,12 +105,12 @@ def html_with_table(path: Path, rows: int = 40) -> Path:
     return path
 
 
-def xlsx_workbook(path: Path, rows: int = 40) -> Path:
+def xlsx_workbook(path: Path, rows: int = 40, first: int = 81) -> Path:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "Vans"
     sheet.append(TABLE_HEADER)
-    for row in table_rows(rows):
+    for row in table_rows(rows, first):
         sheet.append(row)
     budget = workbook.create_sheet("Budget")
     budget.append(["Item", "Amount"])

@@ -1,15 +1,16 @@
-"""Slide decks (.pptx, python-pptx): one section per slide, in slide order.
+"""Slide decks (.pptx, python-pptx): one document per slide, ``FILE#slide=N``.
 
 A slide's text is its title, the text of its other shapes (groups opened),
-its tables as Markdown tables and its speaker notes. Each chunk carries
-``slide`` (its number) and ``section`` (the slide's title).
+its tables as Markdown tables and its speaker notes. Its metadata: ``slide``
+(its number), ``section`` (its title) and the deck's title and author.
+A slide is a document rather than a section of one because slides are short:
+chunks of a whole deck would run across slides and cite the wrong one.
 """
 
 from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,11 @@ from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 from pptx.exc import PackageNotFoundError
 
-from indexer.readers.base import ReaderOptions, ReadResult, file_document
-from indexer.readers.structure import SECTION_KEY, TextBuilder, clean_title
+from indexer.readers.base import ReaderOptions, ReadResult, source_id
+from indexer.readers.structure import SECTION_KEY, clean_title
 from rag.errors import DocumentReadError
 from rag.tables import markdown_table
+from rag.types import SourceDocument
 
 NOTES_LABEL = "Notes:"
 
@@ -56,19 +58,23 @@ def slide_blocks(slide: Any) -> tuple[str, list[str]]:
 def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     try:
         deck = Presentation(str(path))
-        builder = TextBuilder()
-        for number, slide in enumerate(deck.slides, start=1):
-            title, blocks = slide_blocks(slide)
-            metadata = {"slide": number, SECTION_KEY: clean_title(title)}
-            for block in blocks:
-                builder.add(block, metadata)
+        slides = [slide_blocks(slide) for slide in deck.slides]
         properties = deck.core_properties
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, AttributeError) as exc:
         raise DocumentReadError(str(path), f"corrupt or unreadable PPTX: {exc}") from exc
-    metadata: dict[str, Any] = {"slides": len(deck.slides)}
+    deck_metadata: dict[str, Any] = {"slides": len(slides)}
     if properties.title:
-        metadata["title"] = properties.title
+        deck_metadata["title"] = properties.title
     if properties.author:
-        metadata["author"] = properties.author
-    document = file_document(path, builder.text, metadata)
-    return ReadResult(documents=[replace(document, sections=builder.sections)])
+        deck_metadata["author"] = properties.author
+    base, result = source_id(path), ReadResult()
+    for number, (title, blocks) in enumerate(slides, start=1):
+        text = "\n\n".join(block.strip() for block in blocks if block.strip())
+        if not text:
+            continue  # a picture-only slide
+        source = f"{base}#slide={number}"
+        metadata = {**deck_metadata, "slide": number, SECTION_KEY: clean_title(title), "source": source}
+        result.documents.append(SourceDocument(source, text, {k: v for k, v in metadata.items() if v != ""}))
+    if not result.documents:
+        raise DocumentReadError(str(path), "no text on any slide")
+    return result
