@@ -157,3 +157,57 @@ def eml_message(path: Path, attachments: dict[str, bytes] | None = None) -> Path
         message.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
     path.write_bytes(bytes(message))
     return path
+
+
+def _pdf_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def pdf_with_table(path: Path, rows: list[list[str]], before: str, after: str) -> Path:
+    """One page: a paragraph, a table drawn with ruled cells (as office suites export
+    them), another paragraph. Written by hand: no PDF library here writes tables."""
+    width, height, left, top, cell_h = 612, 792, 72, 700, 18
+    cell_w = (width - 2 * left) / len(rows[0])
+    ops = [f"BT /F1 11 Tf {left} 740 Td ({_pdf_escape(before)}) Tj ET"]
+    for r, row in enumerate(rows):
+        y = top - (r + 1) * cell_h
+        for c, value in enumerate(row):
+            x = left + c * cell_w
+            ops.append(f"{x:.1f} {y} {cell_w:.1f} {cell_h} re S")
+            ops.append(f"BT /F1 10 Tf {x + 4:.1f} {y + 5} Td ({_pdf_escape(value)}) Tj ET")
+    ops.append(f"BT /F1 11 Tf {left} {top - (len(rows) + 2) * cell_h} Td ({_pdf_escape(after)}) Tj ET")
+    stream = "\n".join(ops).encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>".encode(),
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+    return path
+
+
+def with_outline(path: Path, entries: list[tuple[str, int, int]]) -> Path:
+    """Adds outline entries (title, page index, level 1 or 2) with pypdf."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=str(path))
+    parent = None
+    for title, page, level in entries:
+        item = writer.add_outline_item(title, page, parent=parent if level == 2 else None)
+        if level == 1:
+            parent = item
+    with path.open("wb") as handle:
+        writer.write(handle)
+    return path

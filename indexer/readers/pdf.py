@@ -87,18 +87,19 @@ def _page_text(
 ) -> tuple[str, dict[str, Any]]:
     """A page's text with its tables, or its OCR'd text when it has no text layer; a page
     that cannot be OCR'd is reported in ``result.problems`` and left out."""
-    if pdf_pages.needs_ocr(text):
+    if pdf_pages.needs_ocr(reader, index, text):
         where = f"{path}#page={index + 1}"
         if ocr.engine_version() is None:
             result.problems.append(
                 DocumentReadError(where, f"page has no text layer and needs OCR, but tesseract is not installed ({ocr.INSTALL_HINT})")
             )
-            return "", {}
+            return text, {}  # empty, or the few characters it has (a page number)
         try:
-            return pdf_pages.ocr_page(path, index), ocr.ocr_metadata()
+            recognised = pdf_pages.ocr_page(path, index)
+            return (recognised, ocr.ocr_metadata()) if recognised.strip() else (text, {})
         except (ocr.OcrError, pypdfium2.PdfiumError) as exc:
             result.problems.append(DocumentReadError(where, f"OCR failed: {exc}"))
-            return "", {}
+            return text, {}
     if pdf_pages.draws_rulings(reader, index):
         try:
             with_tables = pdf_pages.page_with_tables(path, index)

@@ -29,8 +29,21 @@ _DRAWS_RULINGS = re.compile(rb"(?:^|\s)(?:re|l)(?:\s|$)")
 _PDFIUM_LOCK = threading.Lock()
 
 
-def needs_ocr(text: str) -> bool:
-    return len("".join(text.split())) < MIN_TEXT_CHARS
+def needs_ocr(reader: PdfReader, index: int, text: str) -> bool:
+    """No text layer, or a few characters of one (a page number) over an image."""
+    characters = len("".join(text.split()))
+    return characters == 0 or (characters < MIN_TEXT_CHARS and has_images(reader, index))
+
+
+def has_images(reader: PdfReader, index: int) -> bool:
+    try:
+        resources = reader.pages[index].get("/Resources")
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        if xobjects is None:
+            return False
+        return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values())
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def draws_rulings(reader: PdfReader, index: int) -> bool:
