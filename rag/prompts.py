@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from rag.sections import SECTION_KEY, common_section, without_section
 from rag.types import PromptBlock, RetrievedChunk
 
 BEGININPUT, ENDINPUT = "BEGININPUT", "ENDINPUT"
@@ -88,7 +89,7 @@ def merge_adjacent(chunks: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
             previous is not None
             and previous.document_id == chunk.document_id
             and previous.ordinal + 1 == chunk.ordinal
-            and previous.metadata == chunk.metadata
+            and without_section(previous.metadata) == without_section(chunk.metadata)
         ):
             runs[-1].append(chunk)
         else:
@@ -108,8 +109,12 @@ def _joined(run: list[RetrievedChunk]) -> RetrievedChunk:
             text += "\n\n" + chunk.text.lstrip()
         end = max(end, chunk.end_char)
     first = run[0]
+    # A passage that spans sections shows their common heading (or none).
+    section = common_section([chunk.metadata.get(SECTION_KEY) for chunk in run])
+    metadata = {k: section if k == SECTION_KEY else v for k, v in first.metadata.items() if k != SECTION_KEY or section}
     return replace(
         first,
+        metadata=metadata,
         score=max(chunk.score for chunk in run),
         text=text,
         end_char=end,

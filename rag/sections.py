@@ -90,3 +90,20 @@ def chunk_document(chunker: Chunker, text: str, sections: Sequence[Section]) -> 
                 replace(span, ordinal=len(spans), start_char=span.start_char + start, end_char=span.end_char + start)
             )
     return annotate(spans, sections)
+
+
+def without_section(metadata: Metadata) -> Metadata:
+    return {key: value for key, value in metadata.items() if key != SECTION_KEY}
+
+
+def common_section(paths: Sequence[object]) -> str | None:
+    """The deepest section that holds every one of the paths (``A > B`` and ``A > C``: ``A``)."""
+    split = [str(path).split(" > ") for path in paths if path]
+    if len(split) != len(paths) or not split:
+        return None
+    common: list[str] = []
+    for titles in zip(*split):
+        if len(set(titles)) != 1:
+            break
+        common.append(titles[0])
+    return " > ".join(common) or None
