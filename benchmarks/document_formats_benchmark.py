@@ -49,6 +49,7 @@ def page_text(number: int) -> str:
 
 def machine() -> dict[str, object]:
     info: dict[str, object] = {"cores": os.cpu_count(), "platform": platform.platform()}
+    info["load_average_1_5_15_min"] = [round(x, 1) for x in os.getloadavg()]  # others' work slows every figure
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
         model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
