@@ -8,9 +8,9 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install models run test test-tools bench-indexing bench-answer clean
+.PHONY: install models run test test-tools ocr-tools bench-indexing bench-answer clean
 
-install: $(STAMP) models
+install: $(STAMP) models ocr-tools
 
 # Re-runs only when the dependency lists change; a second `make install` takes seconds.
 $(STAMP): pyproject.toml constraints.txt
@@ -39,6 +39,16 @@ test-tools:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium docker-compose >/dev/null; \
 	  else echo "chromium or docker-compose missing and not root: their tests will skip"; fi; \
+	fi
+
+# Debian's Tesseract for scanned PDFs and images (no model downloads at run time). Without
+# root it is left out: such files are then reported as needing tesseract, never indexed empty.
+ocr-tools:
+	@if ! command -v tesseract >/dev/null || [ ! -e /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null 2>&1 || \
+	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null; }; }; \
+	  else echo "tesseract missing and not root: apt-get install tesseract-ocr tesseract-ocr-eng (OCR tests will skip)"; fi; \
 	fi
 
 # The indexing benchmark against LlamaIndex (same corpus, model and machine, in one run).

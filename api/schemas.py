@@ -126,6 +126,9 @@ class Source(BaseModel):
         description="Retrieval score: cosine similarity (dense), BM25 score, or fused RRF score (hybrid)."
     )
     metadata: dict[str, Any]
+    section: str | None = Field(
+        default=None, description="Where in the document the passage sits: its heading path, slide title or PDF outline entry."
+    )
     text: str
 
 

@@ -28,7 +28,7 @@ from indexer.sandbox import budget_for, read_file
 from rag.chunking import TokenChunker
 from rag.embedding import Vectors
 from rag.errors import DocumentReadError
-from rag.sections import annotate
+from rag.sections import chunk_document
 from rag.store import KnowledgeStore
 from rag.types import ChunkSpan, SourceDocument
 
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_DOCUMENTS = 256  # one embedding call sorts a whole batch by length: less padding
 SAVE_INTERVAL_S = 30.0
+OCR_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 
 
 @dataclass
@@ -212,20 +213,41 @@ class Indexer:
         seen: set[str],
         unreadable: set[str],
     ) -> Iterable[SourceDocument]:
-        for found in discovered:
-            if found.problem:
-                report.failed.append((str(found.path), found.problem))
-                unreadable.add(_absolute(found.path))
-                continue
-            report.files += 1
-            documents = self._read_file(found.path, report, options, seen)
-            if documents is None:
-                unreadable.add(_absolute(found.path))
-            for document in documents or []:
-                seen.add(document.source)
-                yield document
-            if on_file:
-                on_file(found.path)
+        """Files that may need OCR (PDFs, images) are read in a thread of their own, so a
+        scanned PDF never holds up the reading, and so the embedding, of the other files."""
+        slow: list[tuple[Path, Future[list[SourceDocument] | None]]] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="indexer-ocr") as ocr_reader:
+            for found in discovered:
+                if found.problem:
+                    report.failed.append((str(found.path), found.problem))
+                    unreadable.add(_absolute(found.path))
+                    continue
+                report.files += 1
+                if found.path.suffix.lower() in OCR_SUFFIXES:
+                    slow.append((found.path, ocr_reader.submit(self._read_file, found.path, report, options, seen)))
+                else:
+                    yield from self._read_documents(found.path, self._read_file(found.path, report, options, seen), on_file, seen, unreadable)
+                while slow and slow[0][1].done():
+                    path, future = slow.pop(0)
+                    yield from self._read_documents(path, future.result(), on_file, seen, unreadable)
+            for path, future in slow:
+                yield from self._read_documents(path, future.result(), on_file, seen, unreadable)
+
+    @staticmethod
+    def _read_documents(
+        path: Path,
+        documents: list[SourceDocument] | None,
+        on_file: Callable[[Path], None] | None,
+        seen: set[str],
+        unreadable: set[str],
+    ) -> Iterator[SourceDocument]:
+        if documents is None:
+            unreadable.add(_absolute(path))
+        for document in documents or []:
+            seen.add(document.source)
+            yield document
+        if on_file:
+            on_file(path)
 
     def _read_file(
         self, path: Path, report: IndexReport, options: RunOptions, seen: set[str]
@@ -275,7 +297,7 @@ class Indexer:
             return None
         spans: dict[str, list[ChunkSpan]] = {}
         for document in changed:
-            document_spans = annotate(self.chunker.chunk(document.text), document.sections)
+            document_spans = chunk_document(self.chunker, document.text, document.sections)
             if len(document_spans) > self.limits.max_document_chunks:
                 report.failed.append((document.source, too_many_chunks(len(document_spans), self.limits)))
                 continue

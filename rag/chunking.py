@@ -4,6 +4,10 @@ Chunks never exceed the embedder's window: a text is cut into sentences (and
 sentences longer than a chunk into token windows), which are packed greedily
 up to ``max_tokens``; each chunk starts with the last sentences of the one
 before it, up to ``overlap_tokens``. Offsets point into the original text.
+
+Markdown tables (rag/tables.py) are split only between rows, never overlap,
+and every chunk that continues a table starts with its header row: that
+chunk's text is the header, a newline, then the text its offsets point to.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from rag.embedding import TokenCounter
+from rag.tables import find_tables
 from rag.types import ChunkSpan
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -20,6 +25,15 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+|\n")
 
 @dataclass(frozen=True)
 class _Unit:
+    start: int
+    end: int
+    tokens: int
+    table: int | None = None  # which table of the text this row (or header) belongs to
+    header: bool = False
+
+
+@dataclass(frozen=True)
+class _Header:
     start: int
     end: int
     tokens: int
@@ -62,46 +76,75 @@ class TokenChunker:
         self._overlap = overlap_tokens
 
     def chunk(self, text: str) -> list[ChunkSpan]:
-        units = self._units(text)
+        units, headers = self._units(text)
         chunks: list[ChunkSpan] = []
         current: list[_Unit] = []
         for unit in units:
-            if current and sum(u.tokens for u in current) + unit.tokens > self._max:
-                chunks.append(self._make_chunk(text, current, len(chunks)))
-                current = self._overlap_tail(current, unit.tokens)
+            if current and self._tokens(current, headers) + unit.tokens > self._max:
+                carried = [current.pop()] if current[-1].header and len(current) > 1 else []
+                chunks.append(self._make_chunk(text, current, len(chunks), headers))
+                current = carried or self._overlap_tail(current, unit)
             current.append(unit)
         if current:
-            chunks.append(self._make_chunk(text, current, len(chunks)))
+            chunks.append(self._make_chunk(text, current, len(chunks), headers))
         return chunks
 
-    def _units(self, text: str) -> list[_Unit]:
-        spans = [
-            sentence
-            for paragraph in split_paragraphs(text)
-            for sentence in split_sentences(text, *paragraph)
-        ]
-        lengths = self._counter.token_lengths([text[s:e] for s, e in spans]) if spans else []
-        units: list[_Unit] = []
-        for (start, end), tokens in zip(spans, lengths):
-            if tokens <= self._max:
-                units.append(_Unit(start, end, tokens))
-            else:
-                units.extend(self._split_long(text, start, end))
-        return units
+    @staticmethod
+    def _tokens(units: list[_Unit], headers: dict[int, _Header]) -> int:
+        first = units[0]
+        repeated = headers[first.table].tokens if first.table in headers and not first.header else 0
+        return repeated + sum(u.tokens for u in units)
 
-    def _split_long(self, text: str, start: int, end: int) -> list[_Unit]:
-        """Cut a sentence longer than a chunk into windows of whole tokens."""
+    def _spans(self, text: str) -> list[tuple[int, int, int | None, bool]]:
+        """Sentences of prose, and the header and rows of each table: (start, end, table, header)."""
+        spans: list[tuple[int, int, int | None, bool]] = []
+        table_count = 0
+        for p_start, p_end in split_paragraphs(text):
+            position = p_start
+            for table in find_tables(text, p_start, p_end):
+                spans += [(s, e, None, False) for s, e in split_sentences(text, position, table.header[0])]
+                spans.append((*table.header, table_count, True))
+                spans += [(s, e, table_count, False) for s, e in table.rows]
+                table_count, position = table_count + 1, table.end
+            spans += [(s, e, None, False) for s, e in split_sentences(text, position, p_end)]
+        return spans
+
+    def _units(self, text: str) -> tuple[list[_Unit], dict[int, _Header]]:
+        spans = self._spans(text)
+        lengths = self._counter.token_lengths([text[s:e] for s, e, _, _ in spans]) if spans else []
+        units: list[_Unit] = []
+        headers: dict[int, _Header] = {}
+        for (start, end, table, header), tokens in zip(spans, lengths):
+            if header and table is not None and tokens <= self._max // 2:
+                headers[table] = _Header(start, end, tokens)  # repeated; a huge one is not
+            limit = self._max - (headers[table].tokens if table in headers and not header else 0)
+            if tokens <= limit:
+                units.append(_Unit(start, end, tokens, table, header))
+            else:
+                units.extend(self._split_long(text, start, end, limit, table))
+        return units, headers
+
+    def _split_long(
+        self, text: str, start: int, end: int, limit: int | None = None, table: int | None = None
+    ) -> list[_Unit]:
+        """Cut a sentence (or table row) longer than a chunk into windows of whole tokens."""
+        limit = limit or self._max
         offsets = self._counter.token_offsets(text[start:end])
-        step = self._max - self._overlap
+        step = max(limit - self._overlap, 1) if table is None else limit
         pieces = []
         for first in range(0, len(offsets), step):
-            window = offsets[first : first + self._max]
-            pieces.append(_Unit(start + window[0][0], start + window[-1][1], len(window)))
-            if first + self._max >= len(offsets):
+            window = offsets[first : first + limit]
+            pieces.append(_Unit(start + window[0][0], start + window[-1][1], len(window), table))
+            if first + limit >= len(offsets):
                 break
         return pieces
 
-    def _overlap_tail(self, previous: list[_Unit], next_tokens: int) -> list[_Unit]:
+    def _overlap_tail(self, previous: list[_Unit], next_unit: _Unit) -> list[_Unit]:
+        """The last sentences of the previous chunk; none into, within or out of a table
+        (a continued table repeats its header instead)."""
+        if next_unit.table is not None or previous[-1].table is not None:
+            return []
+        next_tokens = next_unit.tokens
         tail: list[_Unit] = []
         budget = min(self._overlap, self._max - next_tokens)
         for unit in reversed(previous):
@@ -111,13 +154,17 @@ class TokenChunker:
             budget -= unit.tokens
         return tail
 
-    @staticmethod
-    def _make_chunk(text: str, units: list[_Unit], ordinal: int) -> ChunkSpan:
+    def _make_chunk(
+        self, text: str, units: list[_Unit], ordinal: int, headers: dict[int, _Header]
+    ) -> ChunkSpan:
         start, end = units[0].start, units[-1].end
+        first = units[0]
+        header = headers.get(first.table) if first.table is not None and not first.header else None
+        prefix = text[header.start : header.end] + "\n" if header else ""
         return ChunkSpan(
             ordinal=ordinal,
-            text=text[start:end],
+            text=prefix + text[start:end],
             start_char=start,
             end_char=end,
-            token_count=sum(u.tokens for u in units),
+            token_count=self._tokens(units, headers),
         )

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from rag.delimiters import neutralize_delimiters
+from rag.sections import SECTION_KEY, common_section, without_section
 from rag.types import PromptBlock, RetrievedChunk
 
 BEGININPUT, ENDINPUT = "BEGININPUT", "ENDINPUT"
@@ -38,6 +39,9 @@ def instruction_template(ask_for_irrelevant: bool) -> str:
 SUMMARIZE_INSTRUCTION = "Summarize the input in around {words} words."
 
 MAX_METADATA_VALUE_CHARS = 300
+# Provenance for the API, not for the model: ``section`` (a heading path, ~10 tokens)
+# is shown, as it helps cite; whether a page was OCR'd is not worth its tokens.
+PROMPT_HIDDEN_KEYS = frozenset({"ocr", "ocr_engine"})
 
 _KEY_UNSAFE = re.compile(r"[:\s]+")
 
@@ -58,7 +62,7 @@ def metadata_lines(metadata: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """One line per metadata field, in the document's own order."""
     lines = []
     for key, value in metadata.items():
-        if value is None or value == "" or value == [] or value == {}:
+        if key in PROMPT_HIDDEN_KEYS or value is None or value == "" or value == [] or value == {}:
             continue
         lines.append((metadata_key(key), metadata_value(value)))
     return tuple(lines)
@@ -76,7 +80,7 @@ def merge_adjacent(chunks: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
             previous is not None
             and previous.document_id == chunk.document_id
             and previous.ordinal + 1 == chunk.ordinal
-            and previous.metadata == chunk.metadata
+            and without_section(previous.metadata) == without_section(chunk.metadata)
         ):
             runs[-1].append(chunk)
         else:
@@ -96,8 +100,12 @@ def _joined(run: list[RetrievedChunk]) -> RetrievedChunk:
             text += "\n\n" + chunk.text.lstrip()
         end = max(end, chunk.end_char)
     first = run[0]
+    # A passage that spans sections shows their common heading (or none).
+    section = common_section([chunk.metadata.get(SECTION_KEY) for chunk in run])
+    metadata = {k: section if k == SECTION_KEY else v for k, v in first.metadata.items() if k != SECTION_KEY or section}
     return replace(
         first,
+        metadata=metadata,
         score=max(chunk.score for chunk in run),
         text=text,
         end_char=end,

@@ -98,6 +98,7 @@ def to_response(result: AnswerWithOmissions, request: AskRequest) -> AskResponse
                 document_id=chunk.document_id,
                 score=chunk.score,
                 metadata=chunk.metadata,
+                section=chunk.metadata.get("section") or None,
                 text=chunk.text,
             )
             for chunk in answer.sources

@@ -151,7 +151,7 @@ function sourceItem(source, cited, support) {
   const details = el("div", { class: "meta" });
   const url = meta.url && safeUrl(meta.url);
   if (url) details.append(el("a", { href: url, rel: "noopener noreferrer", target: "_blank", text: url }));
-  for (const key of ["date", "author", "page"]) {
+  for (const key of ["date", "author", "section", "page", "slide", "sheet"]) {
     if (meta[key] !== undefined && meta[key] !== null) details.append(el("span", { text: `${key}: ${meta[key]}` }));
   }
   details.append(el("span", { text: `source: ${meta.source || ""}` }));

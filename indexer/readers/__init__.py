@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from indexer.readers import csv_table, docx, html, jsonl, markdown, pdf, text
+from indexer.readers import csv_table, docx, eml, html, image, jsonl, markdown, pdf, pptx, text, xlsx
 from indexer.readers.base import ReaderOptions, ReadResult
 
 Reader = Callable[[Path, ReaderOptions | None], ReadResult]
@@ -22,6 +22,14 @@ READERS: dict[str, Reader] = {
     ".docx": docx.read,
     ".csv": csv_table.read,
     ".tsv": csv_table.read,
+    ".xlsx": xlsx.read,
+    ".pptx": pptx.read,
+    ".eml": eml.read,
+    ".png": image.read,
+    ".jpg": image.read,
+    ".jpeg": image.read,
+    ".tif": image.read,
+    ".tiff": image.read,
 }
 
 

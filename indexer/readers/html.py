@@ -1,8 +1,10 @@
-"""HTML: main content by trafilatura (navigation and boilerplate dropped);
+"""HTML: main content by trafilatura (navigation and boilerplate dropped), as
+Markdown so that tables stay tables and headings give each chunk its ``section``;
 the title and the <meta> tags become metadata."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import lxml.html
 import trafilatura
 
 from indexer.readers.base import ReaderOptions, ReadResult, file_document, read_text_file
+from indexer.readers.structure import markdown_sections
 from rag.errors import DocumentReadError
 
 _META_KEYS = {
@@ -50,7 +53,12 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     except (ValueError, lxml.etree.ParserError) as exc:
         raise DocumentReadError(str(path), f"unparseable HTML: {exc}") from exc
     text = trafilatura.extract(
-        markup, include_comments=False, include_tables=True, favor_recall=True, deduplicate=False
+        markup,
+        output_format="markdown",
+        include_comments=False,
+        include_tables=True,
+        favor_recall=True,
+        deduplicate=False,
     )
     if not text:
         # Pages that are all "boilerplate" to trafilatura (tiny pages) still have body text.
@@ -58,4 +66,5 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         text = body.text_content().strip() if body is not None else ""
     if not text:
         raise DocumentReadError(str(path), "no text content in HTML")
-    return ReadResult(documents=[file_document(path, text, meta_tags(tree))])
+    document = file_document(path, text, meta_tags(tree))
+    return ReadResult(documents=[replace(document, sections=markdown_sections(text))])

@@ -2,12 +2,14 @@
 
 Front matter is read with an alias budget and size and depth limits
 (``front_matter.py``): a file whose metadata would expand beyond them is reported.
+Each chunk carries its heading path as ``section``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -15,6 +17,7 @@ import yaml
 from indexer.metadata_limits import MetadataLimitError
 from indexer.readers.base import ReaderOptions, ReadResult, file_document, read_text_file
 from indexer.readers.front_matter import split_front_matter
+from indexer.readers.structure import markdown_sections
 from rag.errors import DocumentReadError
 
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
@@ -33,4 +36,5 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         raise DocumentReadError(str(path), "front matter nests too deeply to read") from exc
     if "title" not in metadata and (heading := _HEADING.search(content)):
         metadata["title"] = heading.group(1)
-    return ReadResult(documents=[file_document(path, content, metadata)])
+    document = file_document(path, content, metadata)
+    return ReadResult(documents=[replace(document, sections=markdown_sections(content))])

@@ -13,6 +13,7 @@ from rag.prompts import (
     build_blocks,
     contextual_prompt,
     llama2_chat_prompt,
+    merge_adjacent,
     metadata_lines,
     summarization_prompt,
 )
@@ -195,3 +196,27 @@ def test_ordinary_text_reaches_the_prompt_byte_for_byte(text: str) -> None:
         f"BEGININPUT\nBEGINCONTEXT\ntitle: {text}\nENDCONTEXT\n{text}\nENDINPUT\nBEGININSTRUCTION\n"
         f"{text}\nDon't make up answers if you don't know. Cite your sources.\nENDINSTRUCTION"
     )
+
+
+def test_section_path_is_in_the_context_block_and_ocr_provenance_is_not() -> None:
+    """Issue 17: the section path (about ten tokens) helps the model cite; `ocr` does not."""
+    blocks = build_blocks(
+        [
+            chunk(1, "| Vehicle | Plate |\n| --- | --- |\n| Van 7 | PL-1259 |", title="Fleet register", section="Fleet register > Vans in service", source="/docs/fleet.docx"),
+            chunk(2, "The orange ferry needs a new propeller.", page=2, section="Memo > Repairs", ocr=True, ocr_engine="tesseract 5.3.0", source="/docs/memo.pdf"),
+        ]
+    )
+    prompt = contextual_prompt(blocks, "Who drives Van 7?")
+    assert prompt == (GOLDEN / "contextual_sections.txt").read_text().rstrip("\n")
+
+
+def test_adjacent_chunks_of_two_sections_merge_under_their_common_heading() -> None:
+    first = RetrievedChunk(1, 7, 0.9, "Press text.", {"title": "Printing", "section": "History > Press"}, ordinal=0, start_char=0, end_char=11)
+    second = RetrievedChunk(2, 7, 0.8, "Bible text.", {"title": "Printing", "section": "History > Bible"}, ordinal=1, start_char=13, end_char=24)
+    other = RetrievedChunk(3, 7, 0.7, "Index.", {"title": "Printing", "section": "Index"}, ordinal=2, start_char=26, end_char=32)
+    [merged] = merge_adjacent([first, second])
+    assert merged.merged_ids == (1, 2) and merged.metadata == {"title": "Printing", "section": "History"}
+    [all_three] = merge_adjacent([first, second, other])
+    assert all_three.metadata == {"title": "Printing"}  # nothing in common: no section line
+    page_two = RetrievedChunk(4, 7, 0.6, "More.", {"title": "Printing", "page": 2}, ordinal=3, start_char=34, end_char=39)
+    assert len(merge_adjacent([other, page_two])) == 2  # other metadata (a page) still keeps them apart
