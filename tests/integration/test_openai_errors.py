@@ -18,9 +18,11 @@ from tests.conftest import CORPUS_DIR, make_settings
 pytestmark = [pytest.mark.integration]
 
 
-def test_dead_model_server_gives_a_fast_503_in_openai_shape(tmp_path: Path) -> None:
+def test_dead_model_server_gives_a_fast_503_in_openai_shape(tmp_path: Path, database_url: str) -> None:
+    """On each database (GET /v1/models reads the collections' rows)."""
     settings = make_settings(
         tmp_path / "data",
+        database_url,
         llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0},
         api={"auth": "off"},
     )

@@ -104,3 +104,16 @@ def test_llama2_prompt_with_turns() -> None:
     )
     assert llama2_conversation_prompt("q", "SYS", []) == llama2_chat_prompt("q", "SYS")
     assert llama2_conversation_prompt("q", None, []) == llama2_chat_prompt("q", None)
+
+
+def test_chat_messages_put_the_earlier_turns_between_the_system_and_the_blocks() -> None:
+    from rag.llm.client import _messages
+
+    history = [Turn("assistant", "Hello."), *ROVER, Turn("user", "unanswered")]
+    assert _messages("BEGININPUT…", "SYS", history) == [
+        {"role": "system", "content": "SYS"},
+        {"role": "user", "content": ROVER[0].content},
+        {"role": "assistant", "content": ROVER[1].content},
+        {"role": "user", "content": "BEGININPUT…"},
+    ]
+    assert _messages("p", "SYS") == [{"role": "system", "content": "SYS"}, {"role": "user", "content": "p"}]
