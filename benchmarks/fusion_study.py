@@ -27,14 +27,11 @@ from rag.evaluation.retrieval_eval import (
     chunk_to_document,
     index_dataset,
 )
+from rag.evaluation.machine import machine_info
 from rag.evaluation.squad_beir import write_squad_beir
 from rag.fusion import FusionSettings, fuse
 from rag.store import KnowledgeStore
 
-try:
-    from benchmarks.machine import machine_info
-except ImportError:  # the helper lands with the benchmark metadata work
-    machine_info = None  # type: ignore[assignment]
 
 DEPTH = DOCUMENTS_RANKED * CHUNKS_PER_DOCUMENT_DEPTH
 Hits = list[tuple[int, float]]
@@ -119,7 +116,7 @@ def main() -> None:
     best = max(grid, key=lambda row: (row["worst_margin"] >= 0, row["mean"]))
     chosen = FusionSettings.model_validate(best["fusion"])
     report = {
-        "machine": machine_info() if machine_info else None,
+        "machine": machine_info(),
         "chosen_on": "tune splits (SciFact train, SQuAD v2 tune articles)",
         "chosen": chosen.model_dump(),
         "parts": part_scores,

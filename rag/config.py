@@ -189,9 +189,11 @@ FusionMethod = Literal["rrf", "minmax", "max", "zscore"]
 class FusionSettings(BaseModel):
     """Hybrid fusion. ``rrf``: sum of weight / (rrf_k + rank); the others add the weighted
     scores after normalising each list: ``minmax`` to [0, 1] over the list, ``max`` by the
-    list's best score, ``zscore`` by the list's mean and standard deviation."""
+    list's best score, ``zscore`` by the list's mean and standard deviation. The default,
+    zscore with equal weights, was chosen on held-out tuning splits (benchmarks/fusion_study.py):
+    unlike equal-weight RRF it never fell below the better of its two parts."""
 
-    method: FusionMethod = "rrf"
+    method: FusionMethod = "zscore"
     dense_weight: float = Field(default=0.5, ge=0)
     keyword_weight: float = Field(default=0.5, ge=0)
     rrf_k: int = Field(default=60, gt=0, description="rrf only: the rank constant")
