@@ -16,12 +16,19 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_json
 
-# Brackets, quotes and backslashes: the only characters that change the nesting.
-_STRUCTURE = re.compile(r'[\[\]{}"\\]')
+# Escapes first (so that \" ends no string), then whole strings, then all that is no bracket:
+# three linear passes in C. An unterminated string keeps its brackets (refused as too deep
+# rather than as broken; either way it is refused).
+_ESCAPE = re.compile(r"\\.", re.S)
+_STRING = re.compile(r'"[^"]*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_OPENING = np.zeros(256, dtype=np.int64)
+_OPENING[[ord("["), ord("{")]] = 1
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_INT_DIGITS = 309  # a float holds at most about 1.8e308: longer integers are never in range
 
@@ -30,32 +37,15 @@ class UnsafeJSON(ValueError):
     """Parsable perhaps, but not accepted: too deep, or a number that is not finite."""
 
 
-def nesting_depth(text: str, stop_above: int | None = None) -> int:
-    """The deepest ``[``/``{`` nesting of ``text`` outside strings (stops early above ``stop_above``)."""
-    depth = deepest = 0
-    in_string = False
-    escaped_at = -1
-    for match in _STRUCTURE.finditer(text):
-        position = match.start()
-        if position == escaped_at:
-            continue
-        char = match.group()
-        if in_string:
-            if char == "\\":
-                escaped_at = position + 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if stop_above is not None and deepest > stop_above:
-                    break
-        elif char in "]}":
-            depth -= 1
-    return deepest
+def nesting_depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of ``text`` outside strings, without recursion and
+    without a Python loop over the text (a body of a million brackets costs milliseconds)."""
+    structure = _NOT_BRACKET.sub("", _STRING.sub("", _ESCAPE.sub("", text)))
+    if not structure:
+        return 0
+    codes = np.frombuffer(structure.encode("ascii"), dtype=np.uint8)
+    steps = 2 * _OPENING[codes] - 1  # +1 opening, -1 closing
+    return max(0, int(np.cumsum(steps).max()))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -76,7 +66,7 @@ def _bounded_int(text: str) -> int:
 
 
 def check_depth(text: str, max_depth: int) -> None:
-    if nesting_depth(text, stop_above=max_depth) > max_depth:
+    if nesting_depth(text) > max_depth:
         raise UnsafeJSON(f"it is nested deeper than {max_depth} levels (RAG_API__MAX_JSON_DEPTH)")
 
 

@@ -159,8 +159,8 @@ HOSTILE_KEYS = st.one_of(
 HUGE_NUMBERS = st.one_of(
     st.integers(min_value=2**1024, max_value=10**400),
     st.integers(min_value=-(10**400), max_value=-(2**1024)),
-    st.sampled_from([float("nan"), float("inf"), float("-inf"), 1.7e308, 10**308]),
-)
+    st.sampled_from([1.7e308, -1.7e308, 10**308, 2 * 10**308]),
+)  # NaN and the infinities cannot be sent by a JSON client library: raw below
 
 
 def nested(depth: int, leaf: object = 1) -> object:
@@ -210,10 +210,12 @@ def test_postgresql_hostile_filters_and_metadata(filters: dict[str, object], met
     _fuzz_hostile(postgres_schema, postgres_key, filters, metadata)
 
 
-@pytest.mark.parametrize("depth", [5_000, 100_000])
-def test_sqlite_json_nested_beyond_any_parser_is_a_documented_400(depth: int, sqlite_key: str) -> None:
-    body = '{"question": "q", "filters": {"a": ' + "[" * depth + "]" * depth + "}}"
+@pytest.mark.parametrize(
+    "value", ["[" * 5_000 + "]" * 5_000, "[" * 100_000 + "]" * 100_000, "NaN", "-Infinity", "1e400", "9" * 400]
+)
+def test_sqlite_json_a_parser_would_choke_on_is_a_documented_400(value: str, sqlite_key: str) -> None:
+    body = '{"question": "q", "filters": {"a": ' + value + "}}"
     client = TestClient(SQLITE_APP)  # no `with`: the app is already running, this only sends
     response = client.post("/ask", content=body, headers={"Authorization": f"Bearer {sqlite_key}",
                                                             "content-type": "application/json"})  # fmt: skip
-    assert response.status_code == 400 and "nested deeper" in response.json()["error"]["message"]
+    assert response.status_code == 400 and "the JSON body was refused" in response.json()["error"]["message"]
