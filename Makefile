@@ -70,7 +70,7 @@ bench-answer: install
 	$(LLAMAINDEX_VENV)/bin/python -m pip install -q llama-index-core==0.14.25 llama-index-embeddings-huggingface==0.8.0 llama-index-llms-openai-like==0.8.1
 	test -x $(HAYSTACK_VENV)/bin/python || $(PYTHON) -m venv $(HAYSTACK_VENV)
 	$(HAYSTACK_VENV)/bin/python -m pip install -q torch==2.13.0
-	$(HAYSTACK_VENV)/bin/python -m pip install -q haystack-ai sentence-transformers
+	$(HAYSTACK_VENV)/bin/python -m pip install -q haystack-ai==2.31.0 sentence-transformers==6.2.0
 	$(BIN)/python benchmarks/stage_scale_benchmark.py --output benchmarks/stage_scale.json
 	$(BIN)/python benchmarks/answer_overhead_benchmark.py --output benchmarks/answer_overhead.json
 

@@ -8,6 +8,8 @@ chunks (benchmarks/synthetic_corpus.py: Wikipedia sentences in SQL and BM25, ran
 vectors in faiss), and a second collection ``corpus`` of the test corpus alone, then starts
 `rag serve` with the embedded SmolLM2 on vLLM (the `make run` path) and runs:
 
+- local: in this process, without a model server, a cold first question against one after
+  warm-up, and `prepare` + `finish` of every question (retrieval, prompt, parsing, attribution);
 - overhead: the test questions one at a time, hybrid mode, on the large collection:
   ``total_ms - generate_ms`` of each answer, and the client's wall time minus ``generate_ms``;
   the first answer after start-up is reported apart (warm-up);
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
@@ -111,7 +114,8 @@ def serving(data_dir: Path) -> Iterator[tuple[str, str]]:
     vllm_port = free_port()
     models_dir = str(load_settings().model_cache_dir.resolve())
     env = {"RAG_LLM__EMBEDDED_PORT": str(vllm_port), "RAG_LOG_LEVEL": "WARNING", "RAG_MODELS_DIR": models_dir,
-           "RAG_LLM__EMBEDDED_STARTUP_TIMEOUT_S": "1500"}  # fmt: skip
+           "RAG_LLM__EMBEDDED_STARTUP_TIMEOUT_S": "1500",
+           "RAG_LLM__REQUEST_TIMEOUT_S": "900"}  # fmt: skip
     with serve_in_process(data_dir, env, startup_timeout_s=1800) as url:
         yield url, f"http://127.0.0.1:{vllm_port}/v1"
 
@@ -122,14 +126,19 @@ async def overhead_phase(url: str, headers: dict[str, str], rounds: int) -> dict
         for question in QUESTIONS * rounds:
             started = time.perf_counter()
             response = await client.post(f"{url}/ask", json={"question": question, "mode": "hybrid"})
-            response.raise_for_status()
+            if response.status_code != 200:  # a model server too slow on a loaded machine: counted
+                answers.append({"error": response.status_code})
+                continue
             wall_ms = (time.perf_counter() - started) * 1000
             answers.append({"wall_ms": wall_ms, **response.json()["timings_ms"]})
+    errors = [a for a in answers if "error" in a]
+    answers = [a for a in answers if "error" not in a] or [{}]
     generated = [a for a in answers if "generate_ms" in a]
     stages = sorted({key for a in generated for key in a} - {"wall_ms"})
     return {
         "first_answer_after_start": answers[0],
         "answers": len(answers),
+        "errors": len(errors),
         "abstained": len(answers) - len(generated),
         "total_minus_generate": summary([a["total_ms"] - a["generate_ms"] for a in generated]),
         "client_wall_minus_generate": summary([a["wall_ms"] - a["generate_ms"] for a in generated]),
@@ -190,6 +199,67 @@ async def ours_on_corpus(url: str, headers: dict[str, str], rounds: int) -> dict
     return {"total_minus_generate": summary([a for a, _ in added]), "client_wall_minus_generate": summary([b for _, b in added])}
 
 
+class _NoModel:
+    """Stands in for the model server in the ``local`` phase: only the context window is asked."""
+
+    async def context_length(self, default: int) -> int:
+        return default
+
+
+def local_phase(data_dir: Path, rounds: int) -> dict[str, object]:
+    """In this process, no model server: a cold first question (fresh objects, no warm-up),
+    then warm-up and every question: ``prepare`` (retrieve, prompt) plus ``finish`` (parse,
+    citations, attribution) of an answer made of two sentences of its first passage. That is
+    ``total_ms - generate_ms`` without HTTP and without vLLM competing for the two cores."""
+    from rag.answering import AnswerService
+    from rag.attribution import sentences
+    from rag.config import load_settings
+    from rag.context_budget import ContextBudget, tokenizer_counter
+    from rag.embedding import make_embedder
+    from rag.knowledge_base import KnowledgeBase
+    from rag.retrieval import Retriever
+    from rag.sentence_vectors import SentenceVectorCache
+    from rag.warmup import warm_up_retrieval
+
+    base = load_settings()
+    settings = load_settings(data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve())
+
+    def service() -> tuple[AnswerService, KnowledgeBase]:
+        knowledge = KnowledgeBase(settings, make_embedder(settings.embedding, settings.model_cache_dir))
+        budget = ContextBudget(tokenizer_counter(settings.embedded_generator_dir), 4096, settings.llm.max_answer_tokens)
+        retriever = Retriever(knowledge, settings.retrieval)
+        cache = SentenceVectorCache(settings.retrieval.attribution_cache_passages)
+        return AnswerService(retriever, _NoModel(), settings.llm, budget, cache), knowledge  # type: ignore[arg-type]
+
+    async def answer(answers: AnswerService, question: str) -> dict[str, float]:
+        prepared = await answers.prepare(question, settings.retrieval.default_top_k, "hybrid", None, ["default"])
+        if prepared.abstained is not None:
+            return dict(prepared.timings)
+        text = " ".join(sentences(prepared.kept[0].text)[:2]) if prepared.kept else ""
+        prepared.timings["generate_ms"] = 0.0
+        finished = await answers.finish(prepared, text)
+        return dict(finished.answer.timings_ms)
+
+    cold_service, knowledge = service()
+    cold = asyncio.run(answer(cold_service, QUESTIONS[0]))
+    knowledge.close()
+    answers, knowledge = service()
+    started = time.perf_counter()
+    warm_up_stages, _ = warm_up_retrieval(answers)
+    warm_up_ms = (time.perf_counter() - started) * 1000
+    results = [asyncio.run(answer(answers, question)) for question in QUESTIONS * rounds]
+    knowledge.close()
+    stages = sorted({key for r in results for key in r} - {"generate_ms"})
+    return {
+        "first_question_cold_no_warm_up": cold,
+        "first_question_after_warm_up": results[0],
+        "warm_up": {"total_ms": round(warm_up_ms, 1), **warm_up_stages},
+        "total_minus_generate": summary([r["total_ms"] for r in results if "total_ms" in r]),
+        "first_round_total_minus_generate": summary([r["total_ms"] for r in results[: len(QUESTIONS)] if "total_ms" in r]),
+        "stages": {stage: summary([r[stage] for r in results if stage in r]) for stage in stages},
+    }
+
+
 def peers_phase(data_dir: Path, vllm_url: str, rounds: int) -> dict[str, object]:
     from rag.config import load_settings
 
@@ -220,7 +290,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="times each of the 8 questions is asked per phase")
-    parser.add_argument("--phases", nargs="+", default=["overhead", "ttft", "peers", "load"])
+    parser.add_argument("--phases", nargs="+", default=["local", "overhead", "ttft", "peers", "load"])
     parser.add_argument("--load-clients", type=int, default=16)
     parser.add_argument("--load-duration", type=float, default=60.0)
     parser.add_argument("--output", type=Path)
@@ -230,7 +300,11 @@ def main() -> None:
         data_dir = Path(scratch) / "data"
         key, report["build"] = build(data_dir, args.chunks)
         headers = {"Authorization": f"Bearer {key}"}
-        with serving(data_dir) as (url, vllm_url):
+        if "local" in args.phases:
+            report["overhead_in_process_no_model"] = local_phase(data_dir, args.rounds)
+            print(json.dumps(report["overhead_in_process_no_model"]), file=sys.stderr)
+        served = [phase for phase in args.phases if phase != "local"]
+        with serving(data_dir) if served else contextlib.nullcontext(("", "")) as (url, vllm_url):
             if "overhead" in args.phases:
                 report["overhead_one_client"] = asyncio.run(overhead_phase(url, headers, args.rounds))
                 print(json.dumps(report["overhead_one_client"]), file=sys.stderr)

@@ -222,7 +222,7 @@ class RetrievalSettings(BaseModel):
     attribution_cache_passages: int = Field(
         default=4096, ge=0,
         description="retrieved passages whose sentence vectors are kept for attribution (least recently "
-        "used out first; about 15 KB each); 0 embeds them again on every answer",
+        "used out first; about 8.5 KB each); 0 embeds them again on every answer",
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import anyio
 
 from rag.answering import AnswerService
-from rag.errors import LLMError
+from rag.errors import LLMError, RAGError
 from rag.prompts import build_blocks, render_block
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,11 @@ def warm_up_retrieval(answers: AnswerService) -> tuple[dict[str, float], tuple[s
 async def warm_up(answers: AnswerService) -> WarmUpReport:
     """Everything above, then the model server: its context window and a one-token answer."""
     started = time.perf_counter()
-    stages, collection_names = await anyio.to_thread.run_sync(warm_up_retrieval, answers)
+    try:
+        stages, collection_names = await anyio.to_thread.run_sync(warm_up_retrieval, answers)
+    except RAGError as exc:  # e.g. an index built with another embedder: each request reports it, as before
+        logger.warning("warm-up of retrieval failed: %s", exc)
+        stages, collection_names = {}, ()
     llm_started = time.perf_counter()
     llm_ready = False
     with anyio.move_on_after(LLM_WARM_UP_TIMEOUT_S) as deadline:
