@@ -45,7 +45,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.load_benchmark import QUESTIONS, benchmark as load_phase, percentile  # noqa: E402
-from benchmarks.machine import machine  # noqa: E402
+from rag.evaluation.machine import machine_info as machine  # noqa: E402
 from benchmarks.synthetic_corpus import insert_chunks, synthetic_texts, unit_vectors  # noqa: E402
 
 CORPUS_DIR = REPO_ROOT / "tests" / "data" / "corpus"

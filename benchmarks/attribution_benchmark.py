@@ -28,7 +28,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.machine import machine  # noqa: E402
+from rag.evaluation.machine import machine_info as machine  # noqa: E402
 from rag.attribution import attribute, sentences  # noqa: E402
 from rag.chunking import TokenChunker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
