@@ -40,7 +40,7 @@ def test_a_fresh_models_dir_is_exported_by_a_child_process(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["shape"] == [1, 384]
-    assert (tmp_path / EXPORT_FOLDER / MODEL_XML).exists()
+    assert (tmp_path / "embedder-openvino-int8" / EXPORT_FOLDER / MODEL_XML).exists()
     # The export (torch.onnx.export, NNCF) ran, but not here.
     assert result["export_state"] == [], result
 
