@@ -31,8 +31,9 @@ FP32_FILE = "model_fp32_eager_attention.onnx"
 # onnxruntime's CPU kernels have no bf16 fast path on x86 (its bf16 fast-math GEMM is an
 # Arm64 option, off by default), so AMX does not change the vectors. What does: on x86 CPUs
 # without VNNI (this AMD EPYC, AVX2 only) the default u8 x s8 int8 matmul adds pairs of
-# products in saturating 16 bits; with x64quantprecision it runs u8 x u8 instead, exact, as
-# VNNI CPUs do. So the vectors are the same on every x86 CPU (issue 12).
+# products in saturating 16 bits; x64quantprecision runs u8 x u8 there instead, without the
+# saturation (VNNI CPUs are unaffected). Measured on the EPYC, SciFact queries against fp32
+# vectors: min cosine 0.9853 without it, 0.9892 with it (issue 12).
 SESSION_CONFIG = {"session.x64quantprecision": "1"}
 
 

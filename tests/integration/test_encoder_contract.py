@@ -69,15 +69,33 @@ class EncoderContract:
 
 class TestOpenVinoInt8(EncoderContract):
     backend = "openvino-int8"
-    # Measured on an AMD EPYC (no bf16): queries mean 0.995, min 0.986 (one per call and in batches;
-    # issue 12 measured 0.998/0.995 with f32 on a Xeon and 0.953/0.743 in bf16).
-    floor = 0.98
+    # Measured on an AMD EPYC (AVX2, no VNNI or bf16): queries mean 0.9954, min 0.9902,
+    # abstracts 0.9945 / 0.9898, one per call and batched alike. Issue 12 on a Xeon with AMX:
+    # 0.998 / 0.995 with f32, 0.953 / 0.743 in bf16.
+    floor = 0.985
     mean_floor = 0.99
 
     def test_compiled_model_runs_f32_whatever_the_cpu(self, encoder: Embedder) -> None:
         assert isinstance(encoder, OpenVinoInt8Embedder)
         # On a CPU with AMX/AVX512-BF16 this reads bf16 unless the encoder asks for f32.
         assert encoder.compiled_precision() == "f32"
+
+    def test_f32_is_asked_for_on_any_cpu(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Where the CPU has no bf16 the compiled precision is f32 with or without the hint:
+        # this checks the hint itself is passed (the real compile runs; it is only recorded).
+        import openvino
+
+        configs: list[dict[str, str]] = []
+        compile_model = openvino.Core.compile_model
+
+        def recording(core: openvino.Core, model: object, device: str, config: dict[str, str]) -> object:
+            configs.append(config)
+            return compile_model(core, model, device, config)
+
+        monkeypatch.setattr(openvino.Core, "compile_model", recording)
+        encoder = OpenVinoInt8Embedder(EmbeddingSettings(workers=1), MODELS_DIR / "embedder-openvino-int8")
+        assert encoder.compiled_precision() == "f32"
+        assert [config["INFERENCE_PRECISION_HINT"] for config in configs] == ["f32"]
 
     def test_the_floor_catches_bf16(self, sample: SciFactSample, reference: dict[str, Vectors]) -> None:
         class Bf16Encoder(OpenVinoInt8Embedder):
@@ -92,7 +110,10 @@ class TestOpenVinoInt8(EncoderContract):
 
 class TestOnnxInt8(EncoderContract):
     backend = "onnx-int8"
-    floor = 0.97
+    # Measured on the AMD EPYC with exact int8 matmuls: queries mean 0.9941, min 0.9905 one per
+    # call, 0.9933 / 0.9892 batched (activation scales follow the batch); abstracts 0.995 / 0.992.
+    # Without them (u8 x s8 summed in saturating 16 bits, AVX2 without VNNI): queries min 0.9853.
+    floor = 0.988
     mean_floor = 0.99
 
     def test_sessions_use_exact_int8_matmuls(self, encoder: Embedder) -> None:

@@ -26,21 +26,23 @@ from rag.embedding import make_embedder
 
 embedder = make_embedder(EmbeddingSettings(backend="openvino-int8", workers=1), Path(sys.argv[1]))
 shape = embedder.embed(["the first text embedded with a fresh models dir"]).shape
-export_state = sorted(name for name in ("nncf", "torch.onnx", "onnxruntime.quantization") if name in sys.modules)
+# Only the export imports these (torch.onnx is imported by transformers anyway).
+export_state = sorted(name for name in ("nncf", "onnxruntime.quantization") if name in sys.modules)
 print(json.dumps({"shape": list(shape), "export_state": export_state}))
 """
 
 
 def test_a_fresh_models_dir_is_exported_by_a_child_process(tmp_path: Path) -> None:
+    # The export takes about 40 s on an idle 2-core machine, over 15 minutes on a loaded shared one.
     done = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, str(tmp_path)],
-        capture_output=True, text=True, timeout=900, cwd=REPO_ROOT, env={**_env(), "PYTHONFAULTHANDLER": "1"},
+        capture_output=True, text=True, timeout=1800, cwd=REPO_ROOT, env={**_env(), "PYTHONFAULTHANDLER": "1"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["shape"] == [1, 384]
-    assert (tmp_path / EXPORT_FOLDER / MODEL_XML).exists()
-    # The export (torch.onnx.export, NNCF) ran, but not here.
+    assert (tmp_path / "embedder-openvino-int8" / EXPORT_FOLDER / MODEL_XML).exists()
+    # The export (NNCF's quantization) ran, but not in this process.
     assert result["export_state"] == [], result
 
 
