@@ -108,8 +108,10 @@ class IndexingSettings(BaseModel):
     )
     max_document_chunks: int = Field(default=20_000, gt=0, description="chunks of one document")
     reader_timeout_s: float = Field(
-        default=120.0, gt=0, description="reading one file (isolated readers): longer fails that file"
-    )
+        default=600.0, gt=0,
+        description="reading one file (isolated readers): longer fails that file (OCR of a scanned PDF "
+        "takes seconds a page on two cores, so this is generous; the memory budget is the bomb guard)",
+    )  # fmt: skip
     reader_memory_mb: int = Field(
         default=2048, gt=0, description="memory a reader process may allocate beyond its start (isolated readers)"
     )

@@ -18,6 +18,7 @@ from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 from pptx.exc import PackageNotFoundError
 
+from indexer.readers.archive import check_archive
 from indexer.readers.base import ReaderOptions, ReadResult, source_id
 from indexer.readers.structure import SECTION_KEY, clean_title
 from rag.errors import DocumentReadError
@@ -56,6 +57,7 @@ def slide_blocks(slide: Any) -> tuple[str, list[str]]:
 
 
 def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
+    check_archive(path, (options or ReaderOptions()).limits.archive, kind="PPTX")
     try:
         deck = Presentation(str(path))
         slides = [slide_blocks(slide) for slide in deck.slides]

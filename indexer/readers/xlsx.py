@@ -16,6 +16,7 @@ from typing import Any
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
 
+from indexer.readers.archive import check_archive
 from indexer.readers.base import ReaderOptions, ReadResult, source_id
 from rag.errors import DocumentReadError
 from rag.tables import markdown_table
@@ -42,6 +43,7 @@ def sheet_rows(worksheet: Any) -> list[list[str]]:
 
 
 def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
+    check_archive(path, (options or ReaderOptions()).limits.archive, kind="XLSX")
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

@@ -247,3 +247,13 @@ def test_pdf_text_over_the_document_cap_stops_reading(tmp_path: Path) -> None:
     assert len(read(path).documents[0].text) > 5000
     with pytest.raises(DocumentReadError, match="passed 2,000 characters by page 2.*MAX_DOCUMENT_CHARS"):
         read(path, ReadLimits(max_document_chars=2_000))
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".pptx"])
+def test_spreadsheet_and_slide_zip_bombs_are_refused_before_parsing(tmp_path: Path, suffix: str) -> None:
+    bomb = tmp_path / f"bomb{suffix}"
+    bomb.write_bytes(empty_paragraphs_bomb(1_000_000))  # the check reads only the zip's directory
+    started = time.monotonic()
+    with pytest.raises(DocumentReadError, match=r"unpacks \d+ times.*zip bomb.*MAX_COMPRESSION_RATIO"):
+        read(bomb)
+    assert time.monotonic() - started < 2
