@@ -334,7 +334,8 @@ def _job_count(service: Service) -> int:
 
 
 def test_metadata_nested_up_to_the_limit_is_indexed(client: httpx.Client) -> None:
-    nested = '{"a": ' * 31 + '"deep"' + "}" * 31
+    # RAG_INDEXING__MAX_METADATA_DEPTH (16) is the tighter of the two limits on upload metadata.
+    nested = '{"a": ' * 15 + '"deep"' + "}" * 15
     response = client.post("/documents", data={"text": "Nested metadata text.", "metadata": nested,
                                                "collection": "nested"})  # fmt: skip
     assert response.status_code == 202, response.text
