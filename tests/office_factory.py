@@ -15,7 +15,7 @@ from PIL import Image
 from pptx import Presentation
 from pptx.util import Inches
 
-from tests.pdf_factory import write_pdf
+from tests.pdf_factory import serialize_pdf, write_pdf
 
 SCAN_DPI = 200
 
@@ -185,16 +185,7 @@ def pdf_with_table(path: Path, rows: list[list[str]], before: str, after: str) -
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    path.write_bytes(bytes(out))
+    path.write_bytes(serialize_pdf(objects))
     return path
 
 

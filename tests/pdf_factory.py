@@ -28,6 +28,12 @@ def write_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     objects.append(f"<< /Title ({_escape(title or '')}) /Author (Test Author) >>".encode())
+    path.write_bytes(serialize_pdf(objects, f" /Info {info_id} 0 R"))
+    return path
+
+
+def serialize_pdf(objects: list[bytes], trailer_extra: str = "") -> bytes:
+    """Numbered objects (1 is the catalog), the cross-reference table and the trailer."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -36,6 +42,5 @@ def write_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {info_id} 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    path.write_bytes(bytes(out))
-    return path
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{trailer_extra} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
