@@ -1,13 +1,14 @@
 """Stress: `rag index` into a fresh data dir and a fresh models dir, many times (issue 12, item 3).
 
     .venv/bin/python benchmarks/export_index_stress.py --beir ../shared/evaldata/scifact \
-        [--runs 10] [--docs 300] [--backend openvino-int8] [--gdb] [--output F.json]
+        [--runs 10] [--docs 300] [--backend openvino-int8] [--in-process] [--gdb] [--output F.json]
 
 Each run is one new process that first exports the encoder (ONNX export, NNCF calibration
 for openvino-int8) and then indexes the first ``--docs`` documents of the corpus, the path on
 which `rag index` once died with SIGSEGV right after calibration. Runs get
 ``PYTHONFAULTHANDLER=1`` (the Python stack of every thread on a crash); ``--gdb`` runs each
-one under gdb and keeps the native stack of every thread. Prints one JSON object: runs,
+one under gdb and keeps the native stack of every thread. ``--in-process`` runs the path as it
+was before the fix (export and NNCF calibration in the indexing process itself), to compare. Prints one JSON object: runs,
 failures (exit status or signal, the tail of stderr), seconds per run and the machine.
 """
 
@@ -26,6 +27,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GDB = ["gdb", "-q", "-batch", "-ex", "set pagination off", "-ex", "run", "-ex", "thread apply all bt 40", "--args"]
 INDEX = "import sys; from indexer.cli import app; sys.argv[0] = 'rag'; app()"
+# Before the fix: the encoder exported (and NNCF calibrated) in the process that then indexes.
+IN_PROCESS = (
+    "import rag.encoder_export as e\n"
+    "def in_process(backend, model_path, target, exported):\n"
+    "    return exported if exported.exists() else e._exporters()[backend](model_path, target)\n"
+    "import rag.openvino_embedding as o, rag.onnx_embedding as x\n"
+    "o.exported_in_child = x.exported_in_child = in_process\n"
+)
 
 
 def write_corpus(beir: Path, docs: int, target: Path) -> Path:
@@ -39,14 +48,15 @@ def write_corpus(beir: Path, docs: int, target: Path) -> Path:
     return target
 
 
-def one_run(corpus: Path, backend: str, under_gdb: bool) -> dict[str, object]:
+def one_run(corpus: Path, backend: str, under_gdb: bool, in_process: bool) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="rag-stress-") as scratch:
         env = {
             **os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONFAULTHANDLER": "1", "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false", "RAG_DATA_DIR": f"{scratch}/data", "RAG_MODELS_DIR": f"{scratch}/models",
             "RAG_EMBEDDING__BACKEND": backend, "RAG_LOG_LEVEL": "INFO",
         }  # fmt: skip
-        command = [sys.executable, "-c", INDEX, "index", "--json", str(corpus)]
+        code = (IN_PROCESS if in_process else "") + INDEX
+        command = [sys.executable, "-c", code, "index", "--json", str(corpus)]
         started = time.perf_counter()
         done = subprocess.run((GDB if under_gdb else []) + command, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
@@ -66,6 +76,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--docs", type=int, default=300)
     parser.add_argument("--backend", default="openvino-int8", choices=["openvino-int8", "onnx-int8"])
+    parser.add_argument("--in-process", action="store_true", help="export in the indexing process (before the fix)")
     parser.add_argument("--gdb", action="store_true", help="run each under gdb: native stacks on a crash")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
@@ -76,10 +87,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rag-stress-corpus-") as scratch:
         corpus = write_corpus(args.beir, args.docs, Path(scratch) / "corpus.jsonl")
         for number in range(args.runs):
-            runs.append(one_run(corpus, args.backend, args.gdb))
+            runs.append(one_run(corpus, args.backend, args.gdb, args.in_process))
             print(json.dumps({"run": number, **{k: v for k, v in runs[-1].items() if k != "output_tail"}}), file=sys.stderr)
     result = {
-        "backend": args.backend, "documents": args.docs, "runs": len(runs),
+        "backend": args.backend, "export": "in the indexing process" if args.in_process else "in a child process",
+        "documents": args.docs, "runs": len(runs),
         "crashes": sum(1 for run in runs if run["crashed"]),
         "failures": sum(1 for run in runs if run["returncode"] != 0),
         "seconds_per_run": round(sum(float(run["seconds"]) for run in runs) / max(len(runs), 1), 1),  # type: ignore[arg-type]
