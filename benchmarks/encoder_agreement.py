@@ -4,7 +4,8 @@
         [--backends openvino-int8,onnx-int8,torch] [--openvino-precision f32|bf16] [--output F.json]
 
 Cosine mean and min over 100 SciFact test queries and 100 abstracts, one text per call and
-in batches (the contract tests/integration/test_encoder_contract.py asserts), the precision
+in batches (the contract tests/integration/test_encoder_contract.py asserts), the speed (a query
+one per call, abstracts in batches of 32), the precision
 the OpenVINO model was compiled in, and the machine. ``--openvino-precision bf16`` asks
 OpenVINO for bf16 (what its CPU plugin picks by default on AMX/AVX512-BF16 CPUs); on a CPU
 without bf16 the compiled precision stays f32 and the figures do not move.
@@ -20,6 +21,22 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def speed(encoder: object, texts: dict[str, list[str]], rounds: int = 5) -> dict[str, float]:
+    """Queries one per call (median ms) and documents in batches of 32 (texts/s), best of ``rounds``."""
+    per_query: list[float] = []
+    for query in texts["queries"]:
+        started = time.perf_counter()
+        encoder.embed([query])  # type: ignore[attr-defined]
+        per_query.append((time.perf_counter() - started) * 1000)
+    batched = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for start in range(0, len(texts["documents"]), 32):
+            encoder.embed(texts["documents"][start : start + 32])  # type: ignore[attr-defined]
+        batched.append(len(texts["documents"]) / (time.perf_counter() - started))
+    return {"query_ms_p50": round(sorted(per_query)[len(per_query) // 2], 2), "documents_per_s": round(max(batched), 1)}
 
 
 def main() -> None:
@@ -65,6 +82,7 @@ def main() -> None:
                     measured = agreement(encoder, reference[kind], texts[kind], per_call)
                     row[f"{kind}_{'one_per_call' if per_call else 'batched'}"] = measured.as_dict()
             row["seconds"] = round(time.perf_counter() - started, 1)
+            row["speed"] = speed(encoder, texts)
             results[backend] = row
             print(json.dumps({backend: row}), file=sys.stderr)
     text = json.dumps({"texts": {k: len(v) for k, v in texts.items()}, "backends": results, "machine": machine_info()}, indent=2)

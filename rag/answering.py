@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -9,7 +11,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from rag.abstention import is_refusal
-from rag.attribution import SentenceSupport, attribute
+from rag.attribution import SentenceSupport, attribute, cache_passage_sentences
 from rag.citations import match_citations, parse_answer
 from rag.config import MAX_CONTEXTUAL_TEMPERATURE, LLMSettings, RetrievalMode
 from rag.context_budget import ContextBudget
@@ -40,6 +42,8 @@ from rag.sentence_vectors import SentenceVectorCache
 from rag.telemetry import collect_stages, record_stage
 from rag.types import Answer, PromptBlock, RetrievedChunk, TokenUsage
 
+logger = logging.getLogger(__name__)
+
 NOTHING_RETRIEVED = "no indexed chunk was retrieved for the question"
 NOTHING_RELEVANT = "nothing relevant enough to the question was found"
 MODEL_DECLINED = "the model said the context does not contain the answer"
@@ -69,6 +73,8 @@ class PreparedAnswer:
     conversation: ConversationUse = ConversationUse()
     options: GenerationOptions = GenerationOptions()
     usage: StreamReport = field(default_factory=StreamReport)  # every model call, added up
+    # The sent passages' sentence vectors, embedded while the model writes (see ``finish``).
+    passages_embedded: asyncio.Task[None] | None = None
 
 
 class AnswerService:
@@ -205,7 +211,24 @@ class AnswerService:
         return PreparedAnswer(
             started, timings, kept, left_out, prompt, questions=questions,
             history=fitted, conversation=conversation, options=options, usage=usage,
+            passages_embedded=self._embed_passages_meanwhile(kept),
         )  # fmt: skip
+
+    def _embed_passages_meanwhile(self, kept: list[PromptBlock]) -> asyncio.Task[None] | None:
+        """Start embedding the sent passages' sentences for attribution, to run while the model
+        generates: the answer then waits only for its own sentences' vectors (issue 16). The
+        vectors are the ones attribution would compute itself (same texts, same encoder)."""
+        cache = self.sentence_cache
+        if cache is None or not cache.max_passages:
+            return None
+
+        async def embed() -> None:
+            try:
+                await anyio.to_thread.run_sync(cache_passage_sentences, kept, self.retriever.embedder, cache)
+            except Exception:  # attribution embeds whatever is missing itself
+                logger.warning("embedding the passages' sentences ahead of the answer failed", exc_info=True)
+
+        return asyncio.create_task(embed())
 
     async def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
         """Parse the model's text: answer body, verified citations, sentence support, abstention."""
@@ -213,6 +236,8 @@ class AnswerService:
         parsed = parse_answer(text)
         citations, unverified = match_citations(parsed.cited_groups, prepared.kept)
         attributed_at = time.perf_counter()
+        if prepared.passages_embedded is not None:
+            await prepared.passages_embedded  # done by now unless the answer came faster
         support = await anyio.to_thread.run_sync(
             attribute, parsed.body, prepared.kept, self.retriever.embedder, self.sentence_cache
         )

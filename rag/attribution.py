@@ -57,6 +57,17 @@ def attribute(
         return _best_support(claims, chunks, passages)
 
 
+def cache_passage_sentences(blocks: Sequence[PromptBlock], embedder: Embedder, cache: SentenceVectorCache) -> int:
+    """Embed the sentences of the sent passages that ``cache`` does not hold yet, and keep them;
+    the number of passages embedded. The answer service calls this while the model writes the
+    answer, so that attribution afterwards only embeds the answer's own sentences."""
+    chunks = [chunk for block in blocks for chunk in block.chunks]
+    missing = [chunk for chunk in chunks if cache.get(chunk) is None]
+    if missing:
+        _passage_sentences([], missing, embedder, cache)
+    return len(missing)
+
+
 def _passage_sentences(
     claims: list[str], chunks: list[RetrievedChunk], embedder: Embedder, cache: SentenceVectorCache | None
 ) -> tuple[Vectors, list[PassageSentences]]:
@@ -64,7 +75,7 @@ def _passage_sentences(
     known: list[PassageSentences | None] = [cache.get(chunk) if cache else None for chunk in chunks]
     missing = {index: tuple(sentences(chunk.text)) for index, chunk in enumerate(chunks) if known[index] is None}
     texts = claims + [sentence for found in missing.values() for sentence in found]
-    vectors = embedder.embed(texts)
+    vectors = embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
     parts = split_rows(vectors, [len(claims), *(len(found) for found in missing.values())])
     for (index, found), part in zip(missing.items(), parts[1:], strict=True):
         known[index] = PassageSentences(found, part)

@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import anyio
 import numpy as np
 import pytest
 
 from indexer.pipeline import Indexer
+from rag.answering import AnswerService, AnswerWithOmissions
 from rag.attribution import SentenceSupport, attribute, sentences
+from rag.context_budget import ContextBudget, estimate_tokens
 from rag.embedding import Embedder
+from rag.llm.client import OpenAICompatibleLLM
 from rag.prompts import build_blocks
 from rag.retrieval import Retriever
 from rag.sentence_vectors import SentenceVectorCache
@@ -126,3 +130,39 @@ def test_a_cache_of_size_zero_keeps_nothing(embedder: Embedder) -> None:
     blocks = build_blocks([RetrievedChunk(1, 1, 0.5, "Only sentence here.", {})])
     assert attribute("Only sentence.", blocks, embedder, cache)[0].chunk_id == 1
     assert len(cache) == 0
+
+
+def test_the_service_embeds_the_passages_while_the_model_writes(tmp_path: Path, embedder: Embedder) -> None:
+    """`prepare` starts embedding the sent passages' sentences (issue 16); by the time the
+    answer is finished they are cached, so `finish` embeds only the answer's sentences, and the
+    support is what the full computation gives."""
+    settings = make_settings(tmp_path / "data")
+    store = KnowledgeStore(settings, embedder)
+    Indexer(store).index_paths([CORPUS_DIR])
+
+    class NoModelServer(OpenAICompatibleLLM):
+        """Stands in for the model server, which `prepare` asks only for its context window."""
+
+        async def context_length(self, default: int) -> int:
+            return default
+
+    llm = NoModelServer("http://127.0.0.1:9/v1", "none", max_retries=0)
+    cache = SentenceVectorCache(max_passages=100)
+    service = AnswerService(
+        Retriever(store, settings.retrieval), llm, settings.llm, ContextBudget(estimate_tokens, 4096, 384), cache
+    )
+
+    async def answer() -> tuple[list[PromptBlock], str, int, AnswerWithOmissions]:
+        prepared = await service.prepare(QUESTIONS[0], 4)
+        assert prepared.passages_embedded is not None and prepared.kept
+        await prepared.passages_embedded
+        misses = cache.misses
+        text = answers_for(prepared.kept)[2]
+        return prepared.kept, text, misses, await service.finish(prepared, text)
+
+    kept, text, misses_before_finish, result = anyio.run(answer)
+    assert all(cache.get(chunk) is not None for block in kept for chunk in block.chunks)
+    assert cache.misses == misses_before_finish  # finish found every passage cached
+    assert list(result.support) == attribute_before_the_cache(text, kept, embedder)
+    anyio.run(llm.close)
+    store.close()
