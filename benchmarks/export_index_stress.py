@@ -5,11 +5,13 @@
 
 Each run is one new process that first exports the encoder (ONNX export, NNCF calibration
 for openvino-int8) and then indexes the first ``--docs`` documents of the corpus, the path on
-which `rag index` once died with SIGSEGV right after calibration. Runs get
-``PYTHONFAULTHANDLER=1`` (the Python stack of every thread on a crash); ``--gdb`` runs each
-one under gdb and keeps the native stack of every thread. ``--in-process`` runs the path as it
-was before the fix (export and NNCF calibration in the indexing process itself), to compare. Prints one JSON object: runs,
-failures (exit status or signal, the tail of stderr), seconds per run and the machine.
+which `rag index` once died with SIGSEGV right after calibration. ``--in-process`` runs that
+path as it was before the fix (export and calibration in the indexing process itself), to
+compare. Runs get ``PYTHONFAULTHANDLER=1`` (the Python stack of every thread on a crash) and
+the caller's ``TOKENIZERS_PARALLELISM`` (``false`` if unset, as `make` sets it; a user running
+`rag index` directly has the tokenizers' thread pool on); ``--gdb`` runs each one under gdb
+and keeps the native stack of every thread. Prints one JSON object: runs, failures (exit
+status or signal, the tail of stderr), seconds per run and the machine.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def one_run(corpus: Path, backend: str, under_gdb: bool, in_process: bool) -> di
     with tempfile.TemporaryDirectory(prefix="rag-stress-") as scratch:
         env = {
             **os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONFAULTHANDLER": "1", "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false", "RAG_DATA_DIR": f"{scratch}/data", "RAG_MODELS_DIR": f"{scratch}/models",
+            "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM", "false"), "RAG_DATA_DIR": f"{scratch}/data", "RAG_MODELS_DIR": f"{scratch}/models",
             "RAG_EMBEDDING__BACKEND": backend, "RAG_LOG_LEVEL": "INFO",
         }  # fmt: skip
         code = (IN_PROCESS if in_process else "") + INDEX
