@@ -12,9 +12,13 @@ vectors in faiss), and a second collection ``corpus`` of the test corpus alone, 
   warm-up, and `prepare` + `finish` of every question (retrieval, prompt, parsing, attribution);
 - overhead: the test questions one at a time, hybrid mode, on the large collection:
   ``total_ms - generate_ms`` of each answer, and the client's wall time minus ``generate_ms``;
-  the first answer after start-up is reported apart (warm-up);
+  the first answer after start-up is reported apart (warm-up). Once with ``--pause`` seconds
+  before each question (a person reading the answer), once back to back: vLLM's worker
+  busy-polls its queue for a second after each request (vllm/distributed/device_communicators/
+  shm_broadcast.py, ``busy_loop_s``), on one of the two cores the service computes on;
 - ttft: each question streamed through ``/ask`` and its very prompt streamed straight to vLLM,
-  alternately: time to the first token of each, and the difference per question;
+  alternately, ``--pause`` seconds before each: time to the first token of each, and the
+  difference per question (questions the tiny model answers with nothing are counted apart);
 - peers: LlamaIndex's query engine and a Haystack 2 pipeline, each in its own virtual
   environment (benchmarks/peer_baseline.py), retrieving from the ``corpus`` collection's chunks
   and vectors with the same model and calling the same vLLM; ours on the same collection;
@@ -120,10 +124,11 @@ def serving(data_dir: Path) -> Iterator[tuple[str, str]]:
         yield url, f"http://127.0.0.1:{vllm_port}/v1"
 
 
-async def overhead_phase(url: str, headers: dict[str, str], rounds: int) -> dict[str, object]:
+async def overhead_phase(url: str, headers: dict[str, str], rounds: int, pause_s: float) -> dict[str, object]:
     answers = []
     async with httpx.AsyncClient(timeout=300, headers=headers) as client:
         for question in QUESTIONS * rounds:
+            await asyncio.sleep(pause_s)
             started = time.perf_counter()
             response = await client.post(f"{url}/ask", json={"question": question, "mode": "hybrid"})
             if response.status_code != 200:  # a model server too slow on a loaded machine: counted
@@ -136,6 +141,7 @@ async def overhead_phase(url: str, headers: dict[str, str], rounds: int) -> dict
     generated = [a for a in answers if "generate_ms" in a]
     stages = sorted({key for a in generated for key in a} - {"wall_ms"})
     return {
+        "pause_before_each_question_s": pause_s,
         "first_answer_after_start": answers[0],
         "answers": len(answers),
         "errors": len(errors),
@@ -146,8 +152,9 @@ async def overhead_phase(url: str, headers: dict[str, str], rounds: int) -> dict
     }
 
 
-async def first_token_ms(client: httpx.AsyncClient, method_url: str, body: dict[str, object], event: str) -> float:
-    """Milliseconds to the first token: an SSE ``token`` event (/ask) or a content delta (vLLM)."""
+async def first_token_ms(client: httpx.AsyncClient, method_url: str, body: dict[str, object], event: str) -> float | None:
+    """Milliseconds to the first token: an SSE ``token`` event (/ask) or a content delta (vLLM);
+    None when the answer has no token (the tiny model answers some questions with nothing)."""
     started = time.perf_counter()
     async with client.stream("POST", method_url, json=body) as response:
         response.raise_for_status()
@@ -157,10 +164,10 @@ async def first_token_ms(client: httpx.AsyncClient, method_url: str, body: dict[
             if event == "delta" and line.startswith("data: {") and '"content":"' in line.replace(" ", "") \
                     and '"content":""' not in line.replace(" ", ""):  # fmt: skip
                 return (time.perf_counter() - started) * 1000
-    raise RuntimeError(f"no token came from {method_url}")
+    return None
 
 
-async def ttft_phase(url: str, vllm_url: str, headers: dict[str, str], rounds: int) -> dict[str, object]:
+async def ttft_phase(url: str, vllm_url: str, headers: dict[str, str], rounds: int, pause_s: float) -> dict[str, object]:
     from rag.config import LLMSettings
     from rag.llm.client import CHAT_STOP_SEQUENCES
 
@@ -172,14 +179,24 @@ async def ttft_phase(url: str, vllm_url: str, headers: dict[str, str], rounds: i
         for question in QUESTIONS:
             asked = await client.post(f"{url}/ask", json={"question": question, "include_prompt": True, "mode": "hybrid"})
             prompts[question] = asked.json()["prompt"]
+        without_tokens = 0
         for question in QUESTIONS * rounds:
-            through.append(await first_token_ms(client, f"{url}/ask", {"question": question, "stream": True, "mode": "hybrid"}, "token"))
+            await asyncio.sleep(pause_s)
+            ours = await first_token_ms(client, f"{url}/ask", {"question": question, "stream": True, "mode": "hybrid"}, "token")
             body = {"model": model, "stream": True, "max_tokens": settings.max_answer_tokens, "temperature": 0.0,
                     "stop": CHAT_STOP_SEQUENCES,
                     "messages": [{"role": "system", "content": settings.system_prompt},
                                  {"role": "user", "content": prompts[question]}]}  # fmt: skip
-            direct.append(await first_token_ms(client, f"{vllm_url}/chat/completions", body, "delta"))
+            await asyncio.sleep(pause_s)
+            theirs = await first_token_ms(client, f"{vllm_url}/chat/completions", body, "delta")
+            if ours is None or theirs is None:
+                without_tokens += 1
+                continue
+            through.append(ours)
+            direct.append(theirs)
     return {
+        "pause_before_each_request_s": pause_s,
+        "questions_without_tokens": without_tokens,
         "through_ask": summary(through),
         "straight_to_vllm": summary(direct),
         "difference_per_question": summary([a - b for a, b in zip(through, direct, strict=True)]),
@@ -291,6 +308,10 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="times each of the 8 questions is asked per phase")
     parser.add_argument("--phases", nargs="+", default=["local", "overhead", "ttft", "peers", "load"])
+    parser.add_argument(
+        "--pause", type=float, default=2.0,
+        help="seconds between one client's requests (vLLM's worker busy-polls for 1 s after each; see the README)",
+    )
     parser.add_argument("--load-clients", type=int, default=16)
     parser.add_argument("--load-duration", type=float, default=60.0)
     parser.add_argument("--output", type=Path)
@@ -306,10 +327,12 @@ def main() -> None:
         served = [phase for phase in args.phases if phase != "local"]
         with serving(data_dir) if served else contextlib.nullcontext(("", "")) as (url, vllm_url):
             if "overhead" in args.phases:
-                report["overhead_one_client"] = asyncio.run(overhead_phase(url, headers, args.rounds))
+                report["overhead_one_client"] = asyncio.run(overhead_phase(url, headers, args.rounds, args.pause))
                 print(json.dumps(report["overhead_one_client"]), file=sys.stderr)
+                report["overhead_one_client_back_to_back"] = asyncio.run(overhead_phase(url, headers, args.rounds, 0.0))
+                print(json.dumps(report["overhead_one_client_back_to_back"]), file=sys.stderr)
             if "ttft" in args.phases:
-                report["streaming_first_token"] = asyncio.run(ttft_phase(url, vllm_url, headers, args.rounds))
+                report["streaming_first_token"] = asyncio.run(ttft_phase(url, vllm_url, headers, args.rounds, args.pause))
                 print(json.dumps(report["streaming_first_token"]), file=sys.stderr)
             if "peers" in args.phases:
                 report["peers_on_test_corpus"] = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from rag.abstention import is_refusal
-from rag.attribution import SentenceSupport, attribute, cache_passage_sentences
+from rag.attribution import SentenceSupport, attribute, cache_passage_sentences, sentences
 from rag.citations import match_citations, parse_answer
 from rag.config import MAX_CONTEXTUAL_TEMPERATURE, LLMSettings, RetrievalMode
 from rag.context_budget import ContextBudget
@@ -236,7 +236,7 @@ class AnswerService:
         parsed = parse_answer(text)
         citations, unverified = match_citations(parsed.cited_groups, prepared.kept)
         attributed_at = time.perf_counter()
-        if prepared.passages_embedded is not None:
+        if prepared.passages_embedded is not None and sentences(parsed.body):
             await prepared.passages_embedded  # done by now unless the answer came faster
         support = await anyio.to_thread.run_sync(
             attribute, parsed.body, prepared.kept, self.retriever.embedder, self.sentence_cache
