@@ -80,6 +80,12 @@ class TestOpenVinoInt8(EncoderContract):
         # On a CPU with AMX/AVX512-BF16 this reads bf16 unless the encoder asks for f32.
         assert encoder.compiled_precision() == "f32"
 
+    def test_streams_are_not_pinned_to_cores(self, encoder: Embedder) -> None:
+        # Pinned, a question embedded on the core where the embedded vLLM's worker busy-polls
+        # waited for it (issue 16, README "Answer overhead").
+        assert isinstance(encoder, OpenVinoInt8Embedder)
+        assert not encoder.pinned_to_cores()
+
     def test_f32_is_asked_for_on_any_cpu(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # Where the CPU has no bf16 the compiled precision is f32 with or without the hint:
         # this checks the hint itself is passed (the real compile runs; it is only recorded).
