@@ -1,6 +1,6 @@
 """One vLLM server on the tiny model, shared by every test that only needs answers from it.
 
-Starting vLLM costs minutes on a small CI machine, so modules that do not test the
+Each vLLM start costs close to a minute of a small CI machine, so modules that do not test the
 embedded server's own lifecycle (start, watchdog restart, port choice) point their
 settings at this one instead of letting each app start its own. It is built by the
 service's own ``embedded_server`` (same model, same arguments as the embedded default),
