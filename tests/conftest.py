@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformersEmbedder, make_embedder
+from tests.model_server import SharedModelServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -24,6 +25,8 @@ CORPUS_DIR = Path(__file__).resolve().parent / "data" / "corpus"
 POSTGRES_ENV = "RAG_TEST_POSTGRES_URL"
 # Prepared once by `make install` (rag models prepare) into the user's model cache; shared by every test.
 MODELS_DIR = Settings().model_cache_dir
+# Its address is fixed at import; the `model_server` fixture starts it on first use.
+SHARED_MODEL_SERVER = SharedModelServer(MODELS_DIR)
 
 
 def postgres_admin_url() -> str | None:
@@ -66,6 +69,14 @@ def embedder() -> Embedder:
     model = make_embedder(Settings().embedding, MODELS_DIR)
     model.embed(["warm up"])
     return model
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedModelServer]:
+    """The session's one vLLM for tests that need answers but not the embedded server's lifecycle."""
+    SHARED_MODEL_SERVER.start(tmp_path_factory.mktemp("model-server"))
+    yield SHARED_MODEL_SERVER
+    SHARED_MODEL_SERVER.stop()
 
 
 @pytest.fixture(scope="session")

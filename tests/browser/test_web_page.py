@@ -1,7 +1,7 @@
 """The web page in headless Chromium (Debian's, driven by Playwright) against a real service.
 
-`rag serve` runs as its own process on the tiny model, with API keys required;
-screenshots are saved under test-artifacts/ (RAG_TEST_ARTIFACTS).
+`rag serve` runs as its own process on the session's shared vLLM (tiny model), with API keys
+required; screenshots are saved under test-artifacts/ (RAG_TEST_ARTIFACTS).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 from indexer.pipeline import Indexer
 from rag.auth import ApiKeyStore
 from rag.embedding import Embedder
-from rag.llm.embedded_server import free_port
 from rag.store import KnowledgeStore
 from tests.conftest import CORPUS_DIR, MODELS_DIR, REPO_ROOT, make_settings
+from tests.model_server import SharedModelServer
 from tests.service_process import serve_in_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm, pytest.mark.slow]
@@ -28,10 +28,13 @@ ARTIFACTS = Path(os.environ.get("RAG_TEST_ARTIFACTS", REPO_ROOT / "test-artifact
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[tuple[str, str]]:
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> Iterator[tuple[str, str]]:
     """The service's URL and an admin key."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    model_server: SharedModelServer = request.getfixturevalue("model_server")  # not started for a skip
     data_dir = tmp_path_factory.mktemp("web") / "data"
     settings = make_settings(data_dir)
     store = KnowledgeStore(settings, embedder)
@@ -40,7 +43,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Ite
     store.close()
     env = {
         "RAG_MODELS_DIR": str(MODELS_DIR),
-        "RAG_LLM__EMBEDDED_PORT": str(free_port()),
+        **model_server.env(),
         "RAG_LLM__MAX_ANSWER_TOKENS": "96",
     }
     with serve_in_process(data_dir, env, startup_timeout_s=900) as url:  # a busy 2-core machine

@@ -1,7 +1,9 @@
 """The HTTP API end to end: real embedder, faiss, SQLite and a real vLLM server on the tiny model.
 
-One embedded vLLM is started for the whole module by the app itself (the same
-code path as `make run`); the dead-server tests point another app at a closed port.
+On SQLite the app starts its own embedded vLLM (the code path of `make run`), which the
+lifecycle tests kill and watch come back; on PostgreSQL it uses the session's shared model
+server (tests/model_server.py). Generation tests that never touch the database run on
+SQLite only; the dead-server tests point another app at a closed port.
 """
 
 from __future__ import annotations
@@ -39,14 +41,26 @@ QUESTIONS = {
 }
 
 
+# The backend whose app starts its own embedded vLLM. Tests marked `embedded_only` run on it
+# alone: the embedded server's lifecycle, and generation that reads nothing from the database
+# (summaries of posted text, raw completions), which would only repeat itself on PostgreSQL.
+EMBEDDED_BACKEND = "sqlite"
+embedded_only = pytest.mark.parametrize("client", [EMBEDDED_BACKEND], indirect=True)
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def client(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformersEmbedder
 ) -> Iterator[TestClient]:
-    """The service on each database in turn (one embedded vLLM at a time)."""
+    """The service on each database in turn: on SQLite with its own embedded vLLM, as `make run`
+    starts it; on PostgreSQL with the shared model server (one vLLM start less)."""
     folder = tmp_path_factory.mktemp(f"api-{request.param}")
+    if request.param == EMBEDDED_BACKEND:
+        llm: dict[str, object] = {"embedded_port": free_port()}
+    else:
+        llm = request.getfixturevalue("model_server").llm_settings()
     with fresh_database(request.param, folder) as database_url:
-        settings = make_settings(folder / "data", database_url, llm={"embedded_port": free_port()})
+        settings = make_settings(folder / "data", database_url, llm=llm)
         store = KnowledgeStore(settings, embedder)
         Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
         admin_key = ApiKeyStore(store.sessions).create("tests", [], admin=True).key
@@ -101,6 +115,7 @@ def test_ask_metadata_of_sources(client: TestClient) -> None:
     assert body["prompt"] is None  # only on request
 
 
+@embedded_only
 def test_summarize_returns_a_summary(client: TestClient) -> None:
     text = (CORPUS_DIR / "honeybees.md").read_text()
     response = client.post("/summarize", json={"text": text, "words": 40})
@@ -109,6 +124,7 @@ def test_summarize_returns_a_summary(client: TestClient) -> None:
     assert body["summary"].strip() and body["rounds"] == 1
 
 
+@embedded_only
 def test_summarize_text_longer_than_the_context(client: TestClient) -> None:
     paragraph = (CORPUS_DIR / "printing.md").read_text()
     text = "\n\n".join([paragraph] * 12)  # about 7,000 model tokens, the context holds 4,096
@@ -269,6 +285,7 @@ def test_ask_streams_tokens_then_the_full_answer(client: TestClient) -> None:
     assert set(done["timings_ms"]) >= {"retrieve_ms", "generate_ms", "total_ms"}  # type: ignore[arg-type]
 
 
+@embedded_only
 def test_summarize_streams(client: TestClient) -> None:
     events = read_events(client, "/summarize", {"text": (CORPUS_DIR / "glacier.txt").read_text(), "words": 25, "stream": True})
     assert events[-1][0] == "done" and events[-1][1]["summary"]
@@ -326,6 +343,7 @@ def test_summarize_an_indexed_document(client: TestClient) -> None:
     assert both.status_code == 422 and "either text or document_id" in both.json()["error"]["message"]
 
 
+@embedded_only
 def test_raw_completion_mode_generates_and_streams(client: TestClient) -> None:
     from rag.llm.client import OpenAICompatibleLLM
 
@@ -538,8 +556,9 @@ def test_out_of_range_ids_and_nul_characters_are_refused_not_500(client: TestCli
         assert refused.status_code == 422 and "NUL" in refused.json()["error"]["message"], fields
 
 
+@embedded_only
 def test_service_recovers_when_the_model_server_returns(client: TestClient) -> None:
-    """Last in the module: it kills the shared embedded vLLM and waits for the watchdog."""
+    """Late in the module: it kills the SQLite app's embedded vLLM and waits for the watchdog."""
     container = client.app.state.container  # type: ignore[attr-defined]
     process = container.embedded._process
     process.kill()

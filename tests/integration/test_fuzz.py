@@ -1,7 +1,7 @@
 """schemathesis against the OpenAPI schema, on a short budget: no 500, no response outside the schema.
 
-The app runs for real (embedder, SQLite, the embedded vLLM on the tiny model,
-answers capped at a few tokens to keep the budget short).
+The app runs for real (embedder, SQLite or PostgreSQL, the session's shared vLLM on the
+tiny model, answers capped at a few tokens to keep the budget short).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from api.app import create_app
 from indexer.pipeline import Indexer
 from rag.auth import ApiKeyStore
 from rag.embedding import Embedder
-from rag.llm.embedded_server import free_port
 from rag.store import KnowledgeStore
 from rag.config import Settings
 from rag.filters import OPERATORS
-from tests.conftest import CORPUS_DIR, POSTGRES_ENV, make_settings, postgres_admin_url
+from tests.conftest import CORPUS_DIR, POSTGRES_ENV, SHARED_MODEL_SERVER, make_settings, postgres_admin_url
+from tests.model_server import SharedModelServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm, pytest.mark.slow]
 
@@ -64,7 +64,7 @@ def fuzz_settings(name: str, database_url: str | None) -> Settings:
     return make_settings(
         DATA_DIR / name,
         database_url,
-        llm={"embedded_port": free_port(), "max_answer_tokens": 8, "max_summary_tokens": 16},
+        llm=SHARED_MODEL_SERVER.llm_settings(max_answer_tokens=8, max_summary_tokens=16),
         api={"max_question_chars": 500, "max_summarize_chars": 2000},
     )
 
@@ -98,12 +98,12 @@ def running(app_settings: Settings, app: object, embedder: Embedder) -> Iterator
     Indexer(store).index_paths([CORPUS_DIR / "glacier.txt", CORPUS_DIR / "volcano.md"])
     key = ApiKeyStore(store.sessions).create("fuzz", [], admin=True).key
     store.close()
-    with TestClient(app):  # type: ignore[arg-type]  # runs the lifespan: container, embedded vLLM
+    with TestClient(app):  # type: ignore[arg-type]  # runs the lifespan: the container
         yield key
 
 
 @pytest.fixture(scope="module")
-def sqlite_key(embedder: Embedder) -> Iterator[str]:
+def sqlite_key(embedder: Embedder, model_server: SharedModelServer) -> Iterator[str]:
     with running(SQLITE_SETTINGS, SQLITE_APP, embedder) as key:
         yield key
     if not os.environ.get("RAG_KEEP_FUZZ_DATA"):
@@ -111,7 +111,7 @@ def sqlite_key(embedder: Embedder) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def postgres_key(embedder: Embedder) -> Iterator[str]:
+def postgres_key(embedder: Embedder, model_server: SharedModelServer) -> Iterator[str]:
     if not POSTGRES_ADMIN_URL:
         pytest.skip(f"PostgreSQL fuzzing needs {POSTGRES_ENV}")
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")

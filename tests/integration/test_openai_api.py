@@ -1,5 +1,6 @@
 """The OpenAI-compatible API with real clients: the openai SDK, LangChain's ChatOpenAI and
-simonw's `llm` CLI, against `rag serve` (its own process, embedded vLLM on the tiny model).
+simonw's `llm` CLI, against `rag serve` (its own process, on the session's shared vLLM with the
+tiny model).
 
 Assertions are on what the pipeline controls (sources, shapes, usage, errors), not on the
 tiny model's wording.
@@ -22,9 +23,9 @@ import yaml
 from indexer.pipeline import Indexer
 from rag.auth import ApiKeyStore
 from rag.embedding import Embedder
-from rag.llm.embedded_server import free_port
 from rag.store import KnowledgeStore
 from tests.conftest import CORPUS_DIR, MODELS_DIR, make_settings
+from tests.model_server import SharedModelServer
 from tests.service_process import serve_in_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm, pytest.mark.slow]
@@ -43,7 +44,9 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Service]:
+def service(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, model_server: SharedModelServer
+) -> Iterator[Service]:
     """The corpus in `default`, one more document in `secret`; an admin key and a key for `default`."""
     data_dir = tmp_path_factory.mktemp("openai") / "data"
     settings = make_settings(data_dir)
@@ -58,9 +61,8 @@ def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Ite
     secret.close()
     env = {
         "RAG_MODELS_DIR": str(MODELS_DIR),
-        "RAG_LLM__EMBEDDED_PORT": str(free_port()),
+        **model_server.env(),
         "RAG_LLM__MAX_ANSWER_TOKENS": "48",
-        "RAG_LLM__EMBEDDED_STARTUP_TIMEOUT_S": "900",
     }
     with serve_in_process(data_dir, env, startup_timeout_s=900) as url:  # a busy 2-core machine
         yield Service(url, admin_key, scoped_key)
