@@ -57,15 +57,11 @@ def attribute(
         return _best_support(claims, chunks, passages)
 
 
-def cache_passage_sentences(blocks: Sequence[PromptBlock], embedder: Embedder, cache: SentenceVectorCache) -> int:
-    """Embed the sentences of the sent passages that ``cache`` does not hold yet, and keep them;
-    the number of passages embedded. The answer service calls this while the model writes the
-    answer, so that attribution afterwards only embeds the answer's own sentences."""
-    chunks = [chunk for block in blocks for chunk in block.chunks]
-    missing = [chunk for chunk in chunks if cache.get(chunk) is None]
-    if missing:
-        _passage_sentences([], missing, embedder, cache)
-    return len(missing)
+def cache_passage_sentences(blocks: Sequence[PromptBlock], embedder: Embedder, cache: SentenceVectorCache) -> None:
+    """Embed the sentences of the sent passages that ``cache`` does not hold yet, and keep them.
+    The answer service calls this while the model writes the answer, so that attribution
+    afterwards only embeds the answer's own sentences."""
+    _passage_sentences([], [chunk for block in blocks for chunk in block.chunks], embedder, cache)
 
 
 def _passage_sentences(
