@@ -119,7 +119,7 @@ def build_blocks(chunks: Sequence[RetrievedChunk]) -> list[PromptBlock]:
     chunks = merge_adjacent(chunks)
     return [
         PromptBlock(
-            index=position,
+            position=position,
             chunks=(chunk,),
             metadata_lines=metadata_lines(chunk.metadata),
             text=neutralize_delimiters(chunk.text.strip()),
