@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install models run test test-tools ocr-tools bench-indexing bench-answer clean
+.PHONY: install models run test lint test-tools ocr-tools bench-indexing bench-answer clean
 
 install: $(STAMP) models ocr-tools
 
@@ -29,8 +29,15 @@ models: $(STAMP)
 run: install
 	$(BIN)/rag serve
 
-test: install test-tools
+test: install test-tools lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint, format, types (strict on rag/, indexer/, api/) and the layers (import-linter).
+lint: $(STAMP)
+	$(BIN)/ruff check rag indexer evaluation api cli migrations tests benchmarks
+	$(BIN)/ruff format --check rag indexer evaluation api cli migrations tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Debian's Chromium (browser tests, driven by Playwright; nothing downloads a browser) and
 # docker-compose (`compose config` test). Without root they are left out and those tests skip.

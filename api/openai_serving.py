@@ -39,7 +39,8 @@ from api.presenters import answer_response  # the /ask body: one shape for both 
 from api.schemas import MAX_TURN_CHARS, AskRequest, AskResponse
 from rag.access.api_keys import Principal
 from rag.answering.service import AnswerService, AnswerWithOmissions, PreparedAnswer
-from rag.generation.conversation import GenerationOptions, Turn
+from rag.generation.conversation import GenerationOptions
+from rag.types import Turn
 
 OWNED_BY = "contextual-rag"
 MAX_STOP_SEQUENCES = 4
@@ -176,5 +177,5 @@ async def chunks(
         if include_usage:
             yield event([], _usage(result))
     except Exception as exc:  # the status is sent: the error goes in the stream, as OpenAI does
-        yield f"data: {error_response(exc).body.decode()}\n\n"
+        yield f"data: {bytes(error_response(exc).body).decode()}\n\n"
     yield "data: [DONE]\n\n"

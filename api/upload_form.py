@@ -50,10 +50,10 @@ class DataDirMultiPartParser(MultiPartParser):
         super().on_headers_finished()
         upload = self._current_part.file
         if upload is not None:  # swap the temporary file the parent made (still empty, in memory)
-            spooled = SpooledTemporaryFile(max_size=self.spool_max_size, dir=self.spool_dir)
+            spooled: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=self.spool_max_size, mode="w+b", dir=str(self.spool_dir))
             self._files_to_close_on_error[-1].close()
             self._files_to_close_on_error[-1] = spooled
-            upload.file = spooled  # type: ignore[assignment]
+            upload.file = spooled  # type: ignore[assignment]  # a binary file, not typed as BinaryIO
             self._file_bytes = 0
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:

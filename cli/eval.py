@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.common import console, stdout_console
@@ -45,7 +45,7 @@ def eval_retrieval(
     console.print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} {split} queries")
     try:
         with _progress(as_json) as progress:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def report(mode: str, done: int, total: int) -> None:
                 if mode not in tasks:

@@ -28,6 +28,6 @@ def models_prepare() -> None:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     embedder = make_embedder(settings.embedding, settings.model_cache_dir)
-    embedder.warm_up()  # type: ignore[attr-defined]  # fails now, not at serve time
+    embedder.warm_up()  # fails now, not at serve time
     state = "prepared" if converted else "already prepared"
     console.print(f"generator {state} in {settings.embedded_generator_dir}; embedder loads")

@@ -28,7 +28,9 @@ class SquadQuestion:
 
 def load_squad(path: Path, limit: int, seed: int = 0) -> tuple[list[SourceDocument], list[SquadQuestion]]:
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    documents, answerable, unanswerable = [], [], []
+    documents: list[SourceDocument] = []
+    answerable: list[SquadQuestion] = []
+    unanswerable: list[SquadQuestion] = []
     for article in data:
         for number, paragraph in enumerate(article["paragraphs"]):
             source = f"squad:{article['title']}#{number}"

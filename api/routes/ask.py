@@ -15,7 +15,7 @@ from api.errors import ERROR_RESPONSES, InvalidRequest
 from api.presenters import answer_response
 from api.schemas import AskRequest, AskResponse
 from api.streaming import STREAM_RESPONSES, done_event, event_stream, token_event
-from rag.generation.conversation import Turn
+from rag.types import Turn
 
 router = APIRouter(tags=["questions"])
 

@@ -33,7 +33,7 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     try:
         dialect = csv.Sniffer().sniff(content[:4096], delimiters=",;\t|")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        dialect = csv.excel
     rows = csv.DictReader(io.StringIO(content), dialect=dialect)
     columns = rows.fieldnames or []
     wanted = options.csv_text_column if options and options.csv_text_column else None

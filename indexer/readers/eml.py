@@ -87,7 +87,8 @@ def _read_attachment(
         result.problems.append(DocumentReadError(source, f"attachment not indexed: no reader for {Path(name).suffix or 'files without an extension'}"))
         return
     try:
-        payload = attachment.get_payload(decode=True) or b""
+        decoded = attachment.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         with tempfile.TemporaryDirectory(prefix="rag-eml-") as folder:
             saved = Path(folder) / name
             saved.write_bytes(payload)

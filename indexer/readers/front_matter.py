@@ -19,7 +19,7 @@ from indexer.limits import ReadLimits
 from indexer.metadata_limits import MetadataLimitError, validate_metadata
 
 
-class _AliasBudgetLoader(yaml.SafeLoader):
+class _AliasBudgetLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no type stubs
     """The pure-Python safe loader (the C one cannot be hooked) with a count of alias uses."""
 
     max_aliases = 0
@@ -33,7 +33,7 @@ class _AliasBudgetLoader(yaml.SafeLoader):
                     f"YAML front matter uses more than {self.max_aliases} aliases (*name); write the values "
                     "out (limit: RAG_INDEXING__YAML_MAX_ALIASES)"
                 )
-        return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        return super().compose_node(parent, index)
 
 
 class BoundedYAMLHandler(YAMLHandler):
@@ -45,9 +45,9 @@ class BoundedYAMLHandler(YAMLHandler):
         loader = _AliasBudgetLoader(fm)
         loader.max_aliases = self.max_aliases
         try:
-            return loader.get_single_data()  # type: ignore[no-untyped-call]
+            return loader.get_single_data()
         finally:
-            loader.dispose()  # type: ignore[no-untyped-call]
+            loader.dispose()
 
 
 def split_front_matter(raw: str, limits: ReadLimits) -> tuple[dict[str, Any], str]:

@@ -63,11 +63,11 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentReadError(str(path), "encrypted PDF (a password is needed)")
-        pages = _page_texts(path, reader, (options or ReaderOptions()).limits.max_document_chars)
+        raw_pages = _page_texts(path, reader, (options or ReaderOptions()).limits.max_document_chars)
         metadata = _info(reader)
-        paths = _outline(reader, len(pages))
+        paths = _outline(reader, len(raw_pages))
         result = ReadResult()
-        pages = [_page_text(path, reader, index, text, result) for index, text in enumerate(pages)]
+        pages = [_page_text(path, reader, index, text, result) for index, text in enumerate(raw_pages)]
     except DocumentReadError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:

@@ -36,7 +36,8 @@ def _find_trailer(text: str) -> re.Match[str] | None:
     which may just be a cited ``source: path`` metadata line."""
     matches = list(_TRAILER.finditer(text))
     bare = [m for m in matches if not m.group(2).strip()]
-    return (bare or matches or [None])[0]
+    chosen = bare or matches
+    return chosen[0] if chosen else None
 
 
 def parse_answer(text: str) -> ParsedAnswer:

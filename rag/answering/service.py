@@ -22,7 +22,6 @@ from rag.generation.conversation import (
     ConversationUse,
     FittedHistory,
     GenerationOptions,
-    Turn,
     condensation_prompt,
     condensed,
     fallback_question,
@@ -40,7 +39,7 @@ from rag.generation.prompts import (
 from rag.retrieval.filters import MetadataFilters
 from rag.retrieval.retriever import Retriever
 from rag.telemetry import collect_stages, record_stage
-from rag.types import Answer, PromptBlock, RetrievedChunk, StreamReport, TokenUsage
+from rag.types import Answer, PromptBlock, RetrievedChunk, StreamReport, TokenUsage, Turn
 
 logger = logging.getLogger(__name__)
 

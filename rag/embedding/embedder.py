@@ -6,11 +6,15 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.config import EmbeddingSettings
 from rag.protocols import Vectors
+
+if TYPE_CHECKING:  # imported in warm_up: loading the service must not load torch
+    from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ class SentenceTransformersEmbedder:
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         self._settings = settings
-        self._model = None  # type: ignore[var-annotated]
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -40,8 +44,9 @@ class SentenceTransformersEmbedder:
         self._model = SentenceTransformer(self._settings.model_path, device=self._settings.device)
 
     @property
-    def model(self):  # type: ignore[no-untyped-def]
+    def model(self) -> SentenceTransformer:
         self.warm_up()
+        assert self._model is not None
         return self._model
 
     @property
@@ -50,12 +55,14 @@ class SentenceTransformersEmbedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        dimension = self.model.get_embedding_dimension()
+        assert dimension is not None, "every sentence-transformers text model has one"
+        return int(dimension)
 
     @property
     def max_tokens(self) -> int:
         """Tokens of text the model sees, special tokens excluded."""
-        return int(self.model.max_seq_length) - 2
+        return int(self.model.max_seq_length or 512) - 2
 
     def token_lengths(self, texts: list[str]) -> list[int]:
         encoded = self.model.tokenizer(texts, add_special_tokens=False)["input_ids"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag.generation.abstention import is_refusal
-from rag.generation.prompts import neutralize_delimiters
+from rag.text.delimiters import neutralize_delimiters
 from rag.types import Turn
 
 CondensationMethod = Literal["none", "model", "fallback"]

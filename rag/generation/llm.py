@@ -13,6 +13,7 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from rag.config import PromptMode
 from rag.errors import LLMResponseError, LLMUnavailableError
@@ -188,10 +189,14 @@ def _usage_in_stream(stream: bool) -> dict[str, Any]:
     return {"stream_options": {"include_usage": True}} if stream else {}
 
 
-def _messages(prompt: str, system: str | None, history: Sequence[Turn] = ()) -> list[dict[str, str]]:
+def _messages(prompt: str, system: str | None, history: Sequence[Turn] = ()) -> list[ChatCompletionMessageParam]:
     # Always a system turn: bagel's template drops [INST] without one.
-    messages = [{"role": "system", "content": system}] if system else []
-    messages += [{"role": turn.role, "content": turn.content} for turn in alternating(history)]
+    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system}] if system else []
+    for turn in alternating(history):
+        if turn.role == "user":
+            messages.append({"role": "user", "content": turn.content})
+        else:
+            messages.append({"role": "assistant", "content": turn.content})
     return [*messages, {"role": "user", "content": prompt}]
 
 

@@ -56,7 +56,7 @@ def prepare_generator(target: Path, source: Path | None = None) -> bool:
         source.parent, gguf_file=source.name, torch_dtype=torch.float32
     )
     # The weights are dequantized on load; saving must not claim a quantization.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it as always set
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(staging)

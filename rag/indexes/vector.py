@@ -115,12 +115,12 @@ class FaissVectorIndex:
         with self._lock:
             ivf = self._ivf()
             if ivf is None:
-                return set(faiss.vector_to_array(self._index.id_map).tolist())
+                return set(faiss.vector_to_array(self._index.id_map).tolist())  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexIDMap's fields
             found: set[int] = set()
             for list_no in range(ivf.nlist):
-                size = ivf.invlists.list_size(list_no)
+                size = ivf.invlists.list_size(list_no)  # type: ignore[union-attr]  # faiss's SWIG stubs: invlists is set on an IVF index
                 if size:
-                    found.update(faiss.rev_swig_ptr(ivf.invlists.get_ids(list_no), size).tolist())
+                    found.update(faiss.rev_swig_ptr(ivf.invlists.get_ids(list_no), size).tolist())  # type: ignore[union-attr]  # faiss's SWIG stubs: invlists is set on an IVF index
             return found
 
     def fit_layout(self) -> bool:
@@ -128,9 +128,9 @@ class FaissVectorIndex:
         with self._lock:
             if self.kind != "exact" or self.size <= self.layout.exact_max_vectors:
                 return False
-            flat = faiss.downcast_index(self._index.index)
+            flat = faiss.downcast_index(self._index.index)  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexIDMap's fields
             vectors = flat.reconstruct_n(0, self.size)
-            ids = faiss.vector_to_array(self._index.id_map)
+            ids = faiss.vector_to_array(self._index.id_map)  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexIDMap's fields
             lists = ivf_lists(len(ids))
             logger.info("%d vectors: building an IVF index with %d lists", len(ids), lists)
             dimension = self.manifest.dimension
@@ -156,7 +156,7 @@ class FaissVectorIndex:
             return 0
         with self._lock:
             self._gpu_index = None
-            return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
+            return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))  # type: ignore[arg-type]  # faiss's SWIG stubs: remove_ids takes an id array too
 
     @timed_stage("dense_search")
     def search(
@@ -173,9 +173,9 @@ class FaissVectorIndex:
             if self.size == 0:
                 return []
             if self.kind == "ivf":
-                params = faiss.SearchParametersIVF(nprobe=self.layout.nprobe, sel=selector)
+                params = faiss.SearchParametersIVF(nprobe=self.layout.nprobe, sel=selector)  # type: ignore[call-arg]  # faiss's SWIG stubs: parameters are keyword-constructible
             else:
-                params = faiss.SearchParameters(sel=selector) if selector else None
+                params = faiss.SearchParameters(sel=selector) if selector else None  # type: ignore[call-arg, assignment]  # faiss's SWIG stubs: parameters are keyword-constructible
             index = self._index if selector else self._search_index()
             scores, ids = index.search(query.reshape(1, -1), min(k, self.size), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import operator as operator_module
 import re
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, not_
 from sqlalchemy.sql.elements import ColumnElement as Column
@@ -41,11 +41,11 @@ class FilterError(ValueError):
 def _typed(field: str, sample: Any) -> Column[Any]:
     element = Document.meta[field]
     if isinstance(sample, bool):
-        return element.as_boolean()
+        return cast("Column[Any]", element.as_boolean())
     if isinstance(sample, (int, float)):
-        return element.as_float()
+        return cast("Column[Any]", element.as_float())
     if isinstance(sample, str):
-        return element.as_string()
+        return cast("Column[Any]", element.as_string())
     raise FilterError(f"filter on {field!r}: values must be strings, numbers or booleans, got {sample!r}")
 
 

@@ -10,9 +10,12 @@ import logging
 import os
 import threading
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rag.types import RetrievedChunk
+
+if TYPE_CHECKING:  # imported in warm_up: only a user with a cross-encoder loads it
+    from sentence_transformers import CrossEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ class CrossEncoderReranker:
     def __init__(self, model_path: str, batch_size: int = 32) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
-        self._model = None  # type: ignore[var-annotated]
+        self._model: CrossEncoder | None = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -41,7 +44,8 @@ class CrossEncoderReranker:
             return []
         self.warm_up()
         with self._lock:
-            scores = self._model.predict(  # type: ignore[union-attr]
+            assert self._model is not None
+            scores = self._model.predict(
                 [(question, chunk.text) for chunk in chunks],
                 batch_size=self.batch_size,
                 show_progress_bar=False,

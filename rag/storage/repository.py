@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection as Collection_
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -51,6 +51,9 @@ def collection_ids(session: Session, names: Iterable[str] | None = None) -> dict
     return {name: collection_id for name, collection_id in session.execute(query)}
 
 
+_Columns = TypeVarTuple("_Columns")
+
+
 class DocumentRepository:
     """Documents and chunks of one collection (``collection_id``), or of all of them (None)."""
 
@@ -58,7 +61,7 @@ class DocumentRepository:
         self.session = session
         self.collection_id = collection_id
 
-    def _scoped(self, query: Select[Any]) -> Select[Any]:
+    def _scoped(self, query: Select[*_Columns]) -> Select[*_Columns]:
         if self.collection_id is None:
             return query
         return query.where(Document.collection_id == self.collection_id)

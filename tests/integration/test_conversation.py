@@ -17,11 +17,11 @@ from rag.answering.service import AnswerService
 from rag.collections.catalog import CollectionCatalog
 from rag.collections.store import CollectionStore
 from rag.generation.context_budget import ContextBudget, tokenizer_counter
-from rag.generation.conversation import GenerationOptions, Turn
+from rag.generation.conversation import GenerationOptions
 from rag.generation.llm import OpenAICompatibleLLM
 from rag.protocols import Embedder
 from rag.retrieval.retriever import Retriever
-from rag.types import Generation, StreamReport
+from rag.types import Generation, StreamReport, Turn
 from tests.conftest import CORPUS_DIR, MODELS_DIR, make_settings
 
 pytestmark = [pytest.mark.integration]
