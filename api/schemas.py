@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from rag.collections import COLLECTION_NAME_PATTERN
 from rag.filters import FIELD_PATTERN
 
 
@@ -14,7 +15,7 @@ MAX_SQL_INT = 2**31 - 1
 DocumentId = Annotated[int, Field(ge=1, le=MAX_SQL_INT, description="A document's id.")]
 
 CollectionName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"), Field(examples=["default"])
+    str, StringConstraints(pattern=COLLECTION_NAME_PATTERN), Field(examples=["default"])
 ]
 
 
