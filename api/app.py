@@ -19,7 +19,7 @@ from api.request_limits import BodyLimitMiddleware, body_limit_for
 from api.safe_json import JSONGuardMiddleware
 from api.security_headers import SecurityHeadersMiddleware
 from api.unhandled import UnhandledErrorMiddleware
-from api.routes import ask, collections, documents, health, jobs, metrics, openai_compat, summarize
+from api.routes import ask, collections, config, documents, health, jobs, metrics, openai_compat, summarize
 from rag.config import Settings, load_settings
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings.api))
     app.add_middleware(ObservabilityMiddleware, request_timeout_s=settings.api.request_timeout_s)
     app.add_middleware(SecurityHeadersMiddleware)
-    for module in (ask, summarize, documents, jobs, collections, health, metrics, openai_compat):
+    for module in (ask, summarize, documents, jobs, collections, config, health, metrics, openai_compat):
         app.include_router(module.router)
     app.include_router(documents.upload_router)
     if settings.api.docs:
