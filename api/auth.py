@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ContainerDep
-from rag.auth import Principal
+from rag.access.api_keys import Principal
 from rag.errors import NotFoundError, RAGError
 
 bearer = HTTPBearer(

@@ -10,20 +10,20 @@ from pathlib import Path
 import anyio
 
 from indexer.jobs import QUEUED, IngestionJobs
-from rag.answering import AnswerService
-from rag.auth import ApiKeyStore
+from rag.access.api_keys import ApiKeyStore
+from rag.answering.sentence_vectors import SentenceVectorCache
+from rag.answering.service import AnswerService
+from rag.answering.summarization import Summarizer
+from rag.answering.warmup import WarmUpReport, warm_up
+from rag.collections.catalog import CollectionCatalog
 from rag.config import Settings
-from rag.context_budget import ContextBudget, tokenizer_counter
-from rag.embedding import make_embedder
-from rag.knowledge_base import KnowledgeBase
-from rag.llm.client import OpenAICompatibleLLM
-from rag.llm.embedded_server import EmbeddedVLLMServer, free_port
-from rag.llm.model_prep import prepare_generator
-from rag.reranking import CrossEncoderReranker
-from rag.retrieval import Retriever
-from rag.sentence_vectors import SentenceVectorCache
-from rag.summarization import Summarizer
-from rag.warmup import WarmUpReport, warm_up
+from rag.embedding.factory import make_embedder
+from rag.generation.context_budget import ContextBudget, tokenizer_counter
+from rag.generation.llm import OpenAICompatibleLLM
+from rag.generation.model_prep import prepare_generator
+from rag.generation.vllm_server import EmbeddedVLLMServer, free_port
+from rag.retrieval.reranking import CrossEncoderReranker
+from rag.retrieval.retriever import Retriever
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ RETRY_DELAY_S = 5.0
 @dataclass
 class Container:
     settings: Settings
-    knowledge: KnowledgeBase
+    catalog: CollectionCatalog
     keys: ApiKeyStore
     jobs: IngestionJobs
     llm: OpenAICompatibleLLM
@@ -51,7 +51,7 @@ class Container:
         await self.llm.close()
         if self.embedded:
             await anyio.to_thread.run_sync(self.embedded.stop)
-        self.knowledge.close()
+        self.catalog.close()
 
     def start_background_tasks(self) -> None:
         if self.embedded:
@@ -112,7 +112,7 @@ async def build_container(settings: Settings) -> Container:
         embedded.start()  # loads in parallel with the embedder and the database
     try:
         embedder = make_embedder(settings.embedding, settings.model_cache_dir)
-        knowledge = await anyio.to_thread.run_sync(KnowledgeBase, settings, embedder)
+        catalog = await anyio.to_thread.run_sync(CollectionCatalog, settings, embedder)
         if embedded:
             await anyio.to_thread.run_sync(embedded.wait_ready, settings.llm.embedded_startup_timeout_s)
     except BaseException:
@@ -135,14 +135,14 @@ async def build_container(settings: Settings) -> Container:
     )
     container = Container(
         settings=settings,
-        knowledge=knowledge,
-        keys=ApiKeyStore(knowledge.shared.sessions),
+        catalog=catalog,
+        keys=ApiKeyStore(catalog.shared.sessions),
         jobs=IngestionJobs(
-            knowledge, settings.data_dir / "uploads", settings.api.job_lock_wait_s, settings.api.job_max_attempts
+            catalog, settings.data_dir / "uploads", settings.api.job_lock_wait_s, settings.api.job_max_attempts
         ),
         llm=llm,
         answers=AnswerService(
-            Retriever(knowledge, settings.retrieval, reranker), llm, settings.llm, budget,
+            Retriever(catalog, settings.retrieval, reranker), llm, settings.llm, budget,
             SentenceVectorCache(settings.retrieval.attribution_cache_passages),
         ),  # fmt: skip
         summarizer=Summarizer(llm, settings.llm, budget),

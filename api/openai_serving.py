@@ -1,7 +1,7 @@
 """The OpenAI-compatible chat: messages in, the /ask pipeline, OpenAI's bodies out.
 
 - The last message is the question; earlier user and assistant messages are the
-  conversation (rag.conversation); system and developer messages are not sent to the
+  conversation (rag.generation.conversation); system and developer messages are not sent to the
   model, which keeps the service's system prompt and BEGININPUT instruction.
 - A model id names what is searched: ``rag`` every collection the key may see,
   ``rag/<collection>`` one of them.
@@ -34,11 +34,11 @@ from api.openai_protocol import (
     ModelList,
     Usage,
 )
-from api.routes.ask import to_response  # the /ask body: one shape for both APIs
+from api.presenters import answer_response  # the /ask body: one shape for both APIs
 from api.schemas import MAX_TURN_CHARS, AskRequest, AskResponse
-from rag.answering import AnswerService, AnswerWithOmissions, PreparedAnswer
-from rag.auth import Principal
-from rag.conversation import GenerationOptions, Turn
+from rag.access.api_keys import Principal
+from rag.answering.service import AnswerService, AnswerWithOmissions, PreparedAnswer
+from rag.generation.conversation import GenerationOptions, Turn
 
 OWNED_BY = "contextual-rag"
 MAX_STOP_SEQUENCES = 4
@@ -113,7 +113,7 @@ def content_of(result: AnswerWithOmissions) -> str:
 
 
 def extension(result: AnswerWithOmissions, question: str) -> AskResponse:
-    return to_response(result, AskRequest(question=question))
+    return answer_response(result, AskRequest(question=question))
 
 
 def _finish_reason(result: AnswerWithOmissions) -> str:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-from rag.collections import COLLECTION_NAME_PATTERN
-from rag.filters import FIELD_PATTERN
-
+from rag.collections.names import COLLECTION_NAME_PATTERN
+from rag.retrieval.filters import FIELD_PATTERN
 
 # Ids and offsets fit a 32-bit SQL integer (PostgreSQL's INTEGER): larger ones are 422, not 500.
 MAX_SQL_INT = 2**31 - 1

@@ -48,9 +48,10 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.load_benchmark import QUESTIONS, benchmark as load_phase, percentile  # noqa: E402
-from rag.evaluation.machine import machine_info as machine  # noqa: E402
+from benchmarks.load_benchmark import QUESTIONS, percentile  # noqa: E402
+from benchmarks.load_benchmark import benchmark as load_phase  # noqa: E402
 from benchmarks.synthetic_corpus import insert_chunks, synthetic_texts, unit_vectors  # noqa: E402
+from evaluation.machine import machine_info as machine  # noqa: E402
 
 CORPUS_DIR = REPO_ROOT / "tests" / "data" / "corpus"
 PEER_VENVS = {"llamaindex": REPO_ROOT / ".venv-llamaindex", "haystack": REPO_ROOT / ".venv-haystack"}
@@ -64,17 +65,17 @@ def summary(values: list[float]) -> dict[str, float]:
 def build(data_dir: Path, chunks: int) -> tuple[str, dict[str, object]]:
     """The two collections, an admin key, and the corpus collection exported for the peers."""
     from indexer.pipeline import Indexer
-    from rag.auth import ApiKeyStore
+    from rag.access.api_keys import ApiKeyStore
+    from rag.collections.store import CollectionStore
     from rag.config import load_settings
-    from rag.embedding import make_embedder
-    from rag.store import KnowledgeStore
+    from rag.embedding.factory import make_embedder
 
     base = load_settings()
     settings = load_settings(data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve())
     embedder = make_embedder(settings.embedding, settings.model_cache_dir)
     timings: dict[str, object] = {}
     started = time.perf_counter()
-    large = KnowledgeStore(settings, embedder)
+    large = CollectionStore(settings, embedder)
     Indexer(large).index_paths([CORPUS_DIR])
     with large.session() as repo:
         ids = insert_chunks(repo.session, large.collection_id, chunks, synthetic_texts(chunks))
@@ -87,7 +88,7 @@ def build(data_dir: Path, chunks: int) -> tuple[str, dict[str, object]]:
     key = ApiKeyStore(large.sessions).create("benchmark", [], admin=True).key
     timings["chunks"] = large.vectors.size
     large.close()
-    small = KnowledgeStore(settings, embedder, collection="corpus")
+    small = CollectionStore(settings, embedder, collection="corpus")
     Indexer(small).index_paths([CORPUS_DIR])
     export_for_peers(small, data_dir / "peer_corpus")
     small.close()
@@ -112,7 +113,7 @@ def export_for_peers(store: object, folder: Path) -> None:
 @contextmanager
 def serving(data_dir: Path) -> Iterator[tuple[str, str]]:
     from rag.config import load_settings
-    from rag.llm.embedded_server import free_port
+    from rag.generation.vllm_server import free_port
     from tests.service_process import serve_in_process
 
     vllm_port = free_port()
@@ -169,7 +170,7 @@ async def first_token_ms(client: httpx.AsyncClient, method_url: str, body: dict[
 
 async def ttft_phase(url: str, vllm_url: str, headers: dict[str, str], rounds: int, pause_s: float) -> dict[str, object]:
     from rag.config import LLMSettings
-    from rag.llm.client import CHAT_STOP_SEQUENCES
+    from rag.generation.llm import CHAT_STOP_SEQUENCES
 
     settings = LLMSettings()
     through, direct = [], []
@@ -228,25 +229,25 @@ def local_phase(data_dir: Path, rounds: int) -> dict[str, object]:
     then warm-up and every question: ``prepare`` (retrieve, prompt) plus ``finish`` (parse,
     citations, attribution) of an answer made of two sentences of its first passage. That is
     ``total_ms - generate_ms`` without HTTP and without vLLM competing for the two cores."""
-    from rag.answering import AnswerService
-    from rag.attribution import sentences
+    from rag.answering.attribution import sentences
+    from rag.answering.sentence_vectors import SentenceVectorCache
+    from rag.answering.service import AnswerService
+    from rag.answering.warmup import warm_up_retrieval
+    from rag.collections.catalog import CollectionCatalog
     from rag.config import load_settings
-    from rag.context_budget import ContextBudget, tokenizer_counter
-    from rag.embedding import make_embedder
-    from rag.knowledge_base import KnowledgeBase
-    from rag.retrieval import Retriever
-    from rag.sentence_vectors import SentenceVectorCache
-    from rag.warmup import warm_up_retrieval
+    from rag.embedding.factory import make_embedder
+    from rag.generation.context_budget import ContextBudget, tokenizer_counter
+    from rag.retrieval.retriever import Retriever
 
     base = load_settings()
     settings = load_settings(data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve())
 
-    def service() -> tuple[AnswerService, KnowledgeBase]:
-        knowledge = KnowledgeBase(settings, make_embedder(settings.embedding, settings.model_cache_dir))
+    def service() -> tuple[AnswerService, CollectionCatalog]:
+        catalog = CollectionCatalog(settings, make_embedder(settings.embedding, settings.model_cache_dir))
         budget = ContextBudget(tokenizer_counter(settings.embedded_generator_dir), 4096, settings.llm.max_answer_tokens)
-        retriever = Retriever(knowledge, settings.retrieval)
+        retriever = Retriever(catalog, settings.retrieval)
         cache = SentenceVectorCache(settings.retrieval.attribution_cache_passages)
-        return AnswerService(retriever, _NoModel(), settings.llm, budget, cache), knowledge  # type: ignore[arg-type]
+        return AnswerService(retriever, _NoModel(), settings.llm, budget, cache), catalog  # type: ignore[arg-type]
 
     async def answer(answers: AnswerService, question: str) -> dict[str, float]:
         prepared = await answers.prepare(question, settings.retrieval.default_top_k, "hybrid", None, ["default"])
@@ -257,15 +258,15 @@ def local_phase(data_dir: Path, rounds: int) -> dict[str, object]:
         finished = await answers.finish(prepared, text)
         return dict(finished.answer.timings_ms)
 
-    cold_service, knowledge = service()
+    cold_service, catalog = service()
     cold = asyncio.run(answer(cold_service, QUESTIONS[0]))
-    knowledge.close()
-    answers, knowledge = service()
+    catalog.close()
+    answers, catalog = service()
     started = time.perf_counter()
     warm_up_stages, _ = warm_up_retrieval(answers)
     warm_up_ms = (time.perf_counter() - started) * 1000
     results = [asyncio.run(answer(answers, question)) for question in QUESTIONS * rounds]
-    knowledge.close()
+    catalog.close()
     stages = sorted({key for r in results for key in r} - {"generate_ms"})
     return {
         "first_question_cold_no_warm_up": cold,

@@ -28,13 +28,13 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from rag.evaluation.machine import machine_info as machine  # noqa: E402
-from rag.attribution import attribute, sentences  # noqa: E402
-from rag.chunking import TokenChunker  # noqa: E402
+from evaluation.machine import machine_info as machine  # noqa: E402
+from rag.answering.attribution import attribute, sentences  # noqa: E402
+from rag.answering.sentence_vectors import SentenceVectorCache  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.embedding import make_embedder  # noqa: E402
-from rag.prompts import build_blocks  # noqa: E402
-from rag.sentence_vectors import SentenceVectorCache  # noqa: E402
+from rag.embedding.factory import make_embedder  # noqa: E402
+from rag.generation.prompts import build_blocks  # noqa: E402
+from rag.text.chunking import TokenChunker  # noqa: E402
 from rag.types import RetrievedChunk  # noqa: E402
 
 

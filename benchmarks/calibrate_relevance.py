@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.machine import machine_info
 from indexer.pipeline import Indexer, IndexReport
+from rag.collections.store import CollectionStore
 from rag.config import load_settings
-from rag.embedding import make_embedder
-from rag.evaluation.machine import machine_info
-from rag.store import KnowledgeStore
+from rag.embedding.factory import make_embedder
 from rag.types import SourceDocument
 
 KEEP_IN_CORPUS = 0.999
@@ -44,7 +44,7 @@ def off_topic(shared: Path) -> list[str]:
     return [json.loads(line)["text"] for line in lines if line.strip()]
 
 
-def best_similarities(store: KnowledgeStore, questions: list[str]) -> np.ndarray:
+def best_similarities(store: CollectionStore, questions: list[str]) -> np.ndarray:
     vectors = store.embedder.embed(questions)
     return np.asarray([store.vectors.search(vector, 1)[0][1] for vector in vectors])
 
@@ -58,7 +58,7 @@ def main() -> None:
     base = load_settings()
     with tempfile.TemporaryDirectory() as scratch:
         settings = load_settings(data_dir=Path(scratch), database_url=None, models_dir=base.model_cache_dir.resolve())
-        store = KnowledgeStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
+        store = CollectionStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
         with store.writer_lock():
             Indexer(store).index_documents(documents, IndexReport())
         inside_scores, outside_scores = best_similarities(store, in_corpus), best_similarities(store, outside)

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from indexer.pipeline import Indexer
 from indexer.readers import ocr, pdf
+from rag.collections.store import CollectionStore
 from rag.config import load_settings
-from rag.embedding import make_embedder
-from rag.store import KnowledgeStore
+from rag.embedding.factory import make_embedder
 from tests import office_factory
 from tests.pdf_factory import write_pdf
 
@@ -86,7 +86,7 @@ def index_seconds(paths: list[Path], folder: Path, embedder: object) -> float:
     settings = base.model_copy(
         update={"data_dir": folder / "data", "models_dir": base.model_cache_dir, "database_url": f"sqlite:///{folder}/index.sqlite3"}
     )
-    store = KnowledgeStore(settings, embedder)  # type: ignore[arg-type]
+    store = CollectionStore(settings, embedder)  # type: ignore[arg-type]
     start = time.perf_counter()
     report = Indexer(store).index_paths(paths)
     elapsed = time.perf_counter() - start

@@ -47,11 +47,12 @@ def main() -> None:
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
+    from evaluation.embedder_agreement import agreement, scifact_sample
+    from evaluation.machine import machine_info
     from rag.config import EmbeddingSettings, load_settings
-    from rag.embedding import SentenceTransformersEmbedder, make_embedder
-    from rag.evaluation.encoder_agreement import agreement, scifact_sample
-    from rag.evaluation.machine import machine_info
-    from rag.openvino_embedding import OpenVinoInt8Embedder
+    from rag.embedding.embedder import SentenceTransformersEmbedder
+    from rag.embedding.factory import make_embedder
+    from rag.embedding.openvino import OpenVinoInt8Embedder
 
     sample = scifact_sample(args.beir)
     reference_encoder = SentenceTransformersEmbedder(EmbeddingSettings(backend="torch"))

@@ -28,13 +28,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GDB = ["gdb", "-q", "-batch", "-ex", "set pagination off", "-ex", "run", "-ex", "thread apply all bt 40", "--args"]
-INDEX = "import sys; from indexer.cli import app; sys.argv[0] = 'rag'; app()"
+INDEX = "import sys; from cli.main import app; sys.argv[0] = 'rag'; app()"
 # Before the fix: the encoder exported (and NNCF calibrated) in the process that then indexes.
 IN_PROCESS = (
-    "import rag.encoder_export as e\n"
+    "import rag.embedding.export as e\n"
     "def in_process(backend, model_path, target, exported):\n"
     "    return exported if exported.exists() else e._exporters()[backend](model_path, target)\n"
-    "import rag.openvino_embedding as o, rag.onnx_embedding as x\n"
+    "import rag.embedding.openvino as o, rag.embedding.onnx as x\n"
     "o.exported_in_child = x.exported_in_child = in_process\n"
 )
 
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
-    from rag.evaluation.machine import machine_info
+    from evaluation.machine import machine_info
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="rag-stress-corpus-") as scratch:

@@ -17,28 +17,27 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.config import load_settings
-from rag.embedding import make_embedder
-from rag.evaluation.beir import BeirDataset, load_beir
-from rag.evaluation.metrics import retrieval_metrics
-from rag.evaluation.retrieval_eval import (
+from evaluation.beir import BeirDataset, load_beir
+from evaluation.machine import machine_info
+from evaluation.metrics import retrieval_metrics
+from evaluation.retrieval import (
     CHUNKS_PER_DOCUMENT_DEPTH,
     DOCUMENTS_RANKED,
     chunk_to_document,
     index_dataset,
 )
-from rag.evaluation.machine import machine_info
-from rag.evaluation.squad_beir import write_squad_beir
-from rag.fusion import FusionSettings, fuse
-from rag.store import KnowledgeStore
-
+from evaluation.squad_beir import write_squad_beir
+from rag.collections.store import CollectionStore
+from rag.config import load_settings
+from rag.embedding.factory import make_embedder
+from rag.retrieval.fusion import FusionSettings, fuse
 
 DEPTH = DOCUMENTS_RANKED * CHUNKS_PER_DOCUMENT_DEPTH
 Hits = list[tuple[int, float]]
 Lists = dict[str, tuple[Hits, Hits]]  # query id -> (dense, bm25)
 
 
-def query_lists(store: KnowledgeStore, queries: dict[str, str]) -> Lists:
+def query_lists(store: CollectionStore, queries: dict[str, str]) -> Lists:
     ids = list(queries)
     vectors = store.embedder.embed([queries[i] for i in ids])
     return {
@@ -49,7 +48,7 @@ def query_lists(store: KnowledgeStore, queries: dict[str, str]) -> Lists:
 
 def score(lists: Lists, qrels: dict[str, dict[str, int]], owner: dict[int, str],
           ranking: Callable[[Hits, Hits], Hits]) -> float:  # fmt: skip
-    from rag.evaluation.retrieval_eval import rank_documents
+    from evaluation.retrieval import rank_documents
 
     run = {q: rank_documents(ranking(*lists[q]), owner) for q in qrels if q in lists}
     return retrieval_metrics(qrels, run)["ndcg@10"]
@@ -65,7 +64,7 @@ def candidates() -> list[FusionSettings]:
 
 def prepare(name: str, dataset_dir: Path, splits: tuple[str, str], work: Path) -> dict[str, object]:
     settings = load_settings(data_dir=work / name, database_url=None)
-    store = KnowledgeStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
+    store = CollectionStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
     try:
         tune, test = (load_beir(dataset_dir, split) for split in splits)
         index_dataset(store, settings, tune)

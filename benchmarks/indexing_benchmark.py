@@ -25,15 +25,15 @@ import time
 from pathlib import Path
 from typing import get_args
 
+from evaluation.beir import BeirDataset, load_beir
+from evaluation.machine import machine_info
+from evaluation.metrics import retrieval_metrics
+from evaluation.retrieval import chunk_to_document, evaluate_mode
 from indexer.pipeline import Indexer, IndexReport
+from rag.collections.store import CollectionStore
 from rag.config import EmbeddingSettings, load_settings
-from rag.embedding import make_embedder
-from rag.evaluation.beir import BeirDataset, load_beir
-from rag.evaluation.machine import machine_info
-from rag.evaluation.metrics import retrieval_metrics
-from rag.evaluation.retrieval_eval import chunk_to_document, evaluate_mode
-from rag.retrieval import Retriever
-from rag.store import KnowledgeStore
+from rag.embedding.factory import make_embedder
+from rag.retrieval.retriever import Retriever
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def main() -> None:
         )  # fmt: skip
         embedder = make_embedder(settings.embedding, settings.model_cache_dir)
         embedder.embed(["warm up"])  # model loading is not indexing
-        store = KnowledgeStore(settings, embedder)
+        store = CollectionStore(settings, embedder)
         documents = dataset.documents()
         if args.limit:
             documents = itertools.islice(documents, args.limit)

@@ -90,18 +90,18 @@ def local_service() -> Iterator[tuple[str, str, str, int]]:
     """`rag serve` on the test corpus: (url, key, model server url, max answer tokens)."""
     sys.path.insert(0, str(REPO_ROOT))
     from indexer.pipeline import Indexer
-    from rag.auth import ApiKeyStore
+    from rag.access.api_keys import ApiKeyStore
+    from rag.collections.store import CollectionStore
     from rag.config import load_settings
-    from rag.embedding import make_embedder
-    from rag.llm.embedded_server import free_port
-    from rag.store import KnowledgeStore
+    from rag.embedding.factory import make_embedder
+    from rag.generation.vllm_server import free_port
     from tests.service_process import serve_in_process
 
     base = load_settings()
     with tempfile.TemporaryDirectory(prefix="rag-load-") as scratch:
         data_dir = Path(scratch) / "data"
         settings = load_settings(data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve())
-        store = KnowledgeStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
+        store = CollectionStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
         Indexer(store).index_paths([REPO_ROOT / "tests" / "data" / "corpus"])
         key = ApiKeyStore(store.sessions).create("load", [], admin=True).key
         store.close()
@@ -128,7 +128,7 @@ async def benchmark(url: str, key: str, vllm_url: str, max_tokens: int, clients:
 
     async def direct(client: httpx.AsyncClient, n: int) -> int:
         from rag.config import LLMSettings
-        from rag.llm.client import CHAT_STOP_SEQUENCES
+        from rag.generation.llm import CHAT_STOP_SEQUENCES
 
         body = {
             "model": model,
@@ -166,7 +166,7 @@ def main() -> None:
     else:
         with local_service() as (url, key, vllm_url, max_tokens):
             result = asyncio.run(benchmark(url, key, vllm_url, max_tokens, args.clients, args.duration))
-    from rag.evaluation.machine import machine_info
+    from evaluation.machine import machine_info
 
     text = json.dumps({**result, "machine": machine_info()}, indent=2)
     print(text)

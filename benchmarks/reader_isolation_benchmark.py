@@ -31,9 +31,9 @@ from indexer.limits import ReadLimits
 from indexer.pipeline import Indexer
 from indexer.readers import ReaderOptions
 from indexer.sandbox import ReaderBudget, read_direct, read_isolated
-from rag.embedding import make_embedder
-from rag.llm.embedded_server import free_port
-from rag.store import KnowledgeStore
+from rag.collections.store import CollectionStore
+from rag.embedding.factory import make_embedder
+from rag.generation.vllm_server import free_port
 from tests.conftest import CORPUS_DIR, MODELS_DIR, make_settings
 from tests.hostile_files import slow_docx, yaml_alias_bomb
 
@@ -91,7 +91,7 @@ def corpus_indexing(folder: Path) -> dict[str, float]:
     for mode in ("never", "always", "never", "always"):
         settings = make_settings(folder / f"index-{mode}-{time.monotonic_ns()}", indexing={"isolate_readers": mode})
         embedder = embedder or make_embedder(settings.embedding, MODELS_DIR)
-        store = KnowledgeStore(settings, embedder)
+        store = CollectionStore(settings, embedder)
         started = time.perf_counter()
         report = Indexer(store).index_paths([CORPUS_DIR])
         results.setdefault(f"corpus_index_{mode}_s", []).append(round(time.perf_counter() - started, 2))  # type: ignore[attr-defined]

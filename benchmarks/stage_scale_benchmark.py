@@ -27,10 +27,10 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from rag.evaluation.machine import machine_info as machine  # noqa: E402
 from benchmarks.synthetic_corpus import insert_chunks, query_terms, synthetic_bm25  # noqa: E402
-from rag.filters import filter_clause  # noqa: E402
-from rag.keyword_index import BM25KeywordIndex, IdPositions  # noqa: E402
+from evaluation.machine import machine_info as machine  # noqa: E402
+from rag.indexes.keyword import BM25KeywordIndex, IdPositions  # noqa: E402
+from rag.retrieval.filters import filter_clause  # noqa: E402
 from rag.storage import database  # noqa: E402
 from rag.storage.repository import DocumentRepository, ensure_collection  # noqa: E402
 

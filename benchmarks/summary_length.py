@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
     result = asyncio.run(measure(articles(args.squad, args.articles), [int(t) for t in args.targets.split(",")]))
-    from rag.evaluation.machine import machine_info
+    from evaluation.machine import machine_info
 
     text = json.dumps({**result, "machine": machine_info()}, indent=2)
     print(text)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.evaluation.machine import machine_info
-from rag.vector_index import FaissVectorIndex, IndexLayout, IndexManifest
+from evaluation.machine import machine_info
+from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest
 
 DIMENSION = 384
 

@@ -28,8 +28,8 @@ from indexer.metadata_limits import validate_metadata
 from indexer.pipeline import Indexer, IndexReport
 from indexer.sandbox import budget_for, warm_up
 from indexer.uploads import UploadPayload, load_payload, read_upload, remove_upload, save_upload
+from rag.collections.catalog import CollectionCatalog
 from rag.errors import RAGError
-from rag.knowledge_base import KnowledgeBase
 from rag.storage import database
 from rag.storage.models import IngestionJob, utcnow
 
@@ -71,15 +71,15 @@ def _info(job: IngestionJob) -> JobInfo:
 
 class IngestionJobs:
     def __init__(
-        self, knowledge: KnowledgeBase, uploads_dir: Path, lock_wait_s: float, max_attempts: int
+        self, catalog: CollectionCatalog, uploads_dir: Path, lock_wait_s: float, max_attempts: int
     ) -> None:
-        self.knowledge = knowledge
-        self.sessions = knowledge.shared.sessions
+        self.catalog = catalog
+        self.sessions = catalog.shared.sessions
         self.uploads_dir = uploads_dir
         self.lock_wait_s = lock_wait_s
         self.max_attempts = max_attempts
-        self.limits = ReadLimits.from_settings(knowledge.settings.indexing)
-        self.budget = budget_for(knowledge.settings.indexing, uploads=True)
+        self.limits = ReadLimits.from_settings(catalog.settings.indexing)
+        self.budget = budget_for(catalog.settings.indexing, uploads=True)
         if self.budget:
             warm_up()
 
@@ -150,7 +150,7 @@ class IngestionJobs:
         report.failed.extend(problems)
         if not documents:
             return report
-        store = self.knowledge.writer(job.collection)
+        store = self.catalog.writable_store(job.collection)
         try:
             on_stage("waiting for the collection")
             with store.writer_lock(self.lock_wait_s):

@@ -25,11 +25,11 @@ from indexer.metadata import read_sidecar, with_metadata
 from indexer.prefetch import prefetch
 from indexer.readers import ReaderOptions
 from indexer.sandbox import budget_for, read_file
-from rag.chunking import TokenChunker
-from rag.embedding import Vectors
+from rag.collections.store import CollectionStore
 from rag.errors import DocumentReadError
-from rag.sections import chunk_document
-from rag.store import KnowledgeStore
+from rag.protocols import Vectors
+from rag.text.chunking import TokenChunker
+from rag.text.sections import chunk_document
 from rag.types import ChunkSpan, SourceDocument
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class _PreparedBatch:
 
 
 class Indexer:
-    def __init__(self, store: KnowledgeStore, chunker: TokenChunker | None = None) -> None:
+    def __init__(self, store: CollectionStore, chunker: TokenChunker | None = None) -> None:
         """The chunker defaults to the store's settings, which its index manifest records."""
         self.store = store
         chunking = store.settings.chunking

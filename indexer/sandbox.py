@@ -138,7 +138,7 @@ def _forkserver() -> ForkServerContext:
 
 
 _WARM_UP_FILES = {
-    "warm.html": "<html><head><title>T</title></head><body><article><p>{text}</p></article></body></html>".encode(),
+    "warm.html": b"<html><head><title>T</title></head><body><article><p>{text}</p></article></body></html>",
     "warm.txt": "Caf\u00e9 cr\u00e8me, {text}".encode("latin-1"),  # not UTF-8: encoding detection runs
     "warm.md": b"---\ntitle: T\n---\n{text}\n",
     "warm.csv": b"id,text\n1,{text}\n",

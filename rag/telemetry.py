@@ -6,8 +6,8 @@ run in a copy of the caller's context) for one answer's ``timings_ms``.
 
 from __future__ import annotations
 
-import time
 import functools
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar

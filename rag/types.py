@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 Metadata = dict[str, Any]
 
@@ -104,6 +104,26 @@ class Answer:
 @dataclass(frozen=True)
 class TokenUsage:
     """Tokens the model server counted for one answer (every call it took, added up)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: Role
+    content: str
+
+
+@dataclass
+class StreamReport:
+    """Filled in by ``stream`` as the server reports it (usage comes in the last part)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0

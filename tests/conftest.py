@@ -14,7 +14,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from rag.config import Settings
-from rag.embedding import Embedder, SentenceTransformersEmbedder, make_embedder
+from rag.embedding.embedder import SentenceTransformersEmbedder
+from rag.embedding.factory import make_embedder
+from rag.protocols import Embedder
 from tests.model_server import SharedModelServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.config import Settings
-from rag.llm.embedded_server import SERVED_MODEL_NAME, EmbeddedVLLMServer, free_port
+from rag.generation.vllm_server import SERVED_MODEL_NAME, EmbeddedVLLMServer, free_port
 
 STARTUP_TIMEOUT_S = 900.0  # a busy 2-core machine
 

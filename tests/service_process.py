@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from rag.llm.embedded_server import free_port
+from rag.generation.vllm_server import free_port
 
 
 @contextmanager

@@ -16,8 +16,8 @@ router = APIRouter(tags=["documents"])
 @router.get("/collections", response_model=CollectionList, responses=ERROR_RESPONSES)
 async def list_collections(container: ContainerDep, principal: PrincipalDep) -> CollectionList:
     def load() -> CollectionList:
-        ids = container.knowledge.collection_ids()
-        with container.knowledge.session() as repo:
+        ids = container.catalog.collection_ids()
+        with container.catalog.session() as repo:
             return CollectionList(
                 collections=[
                     CollectionOut(name=name, documents=repo.count_documents([ids[name]]))

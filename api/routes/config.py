@@ -21,7 +21,7 @@ from pydantic.fields import FieldInfo
 
 from api.deps import ContainerDep
 from api.schemas import AskRequest, SummarizeRequest
-from rag.collections import COLLECTION_NAME_PATTERN, DEFAULT_COLLECTION
+from rag.collections.names import COLLECTION_NAME_PATTERN, DEFAULT_COLLECTION
 
 router = APIRouter(tags=["service"])
 

@@ -8,20 +8,24 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
+from api.access import visible_document
 from api.auth import PrincipalDep, collection_not_found, visible_collections
-from api.container import Container
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES, InvalidRequest, PayloadTooLarge
-from api.routes.jobs import job_out
+from api.presenters import document_response, job_response
 from api.safe_json import UnsafeJSON, loads_bounded
 from api.schemas import MAX_SQL_INT, CollectionName, DocumentList, DocumentOut, JobOut
 from api.upload_form import UploadRoute
 from indexer.pipeline import Indexer
-from indexer.uploads import UnsupportedUpload, UploadPayload, check_supported, safe_filename, text_source
-from rag.auth import Principal
-from rag.collections import DEFAULT_COLLECTION
+from indexer.uploads import (
+    UnsupportedUpload,
+    UploadPayload,
+    check_supported,
+    safe_filename,
+    text_source,
+)
+from rag.collections.names import DEFAULT_COLLECTION
 from rag.errors import NotFoundError
-from rag.storage.models import Document
 
 router = APIRouter(tags=["documents"])
 # Only the upload parses its form with the data-dir spool and the upload size limit.
@@ -30,19 +34,6 @@ upload_router = APIRouter(tags=["documents"], route_class=UploadRoute)
 DocumentIdPath = Annotated[int, Path(ge=1, le=MAX_SQL_INT, description="A document's id.")]
 
 _READ_BLOCK = 1 << 20
-
-
-def _out(document: Document, collection: str, chunk_count: int) -> DocumentOut:
-    return DocumentOut(
-        id=document.id,
-        collection=collection,
-        source=document.source,
-        metadata=document.meta,
-        content_hash=document.content_hash,
-        chunk_count=chunk_count,
-        created_at=document.created_at.isoformat(),
-        updated_at=document.updated_at.isoformat(),
-    )
 
 
 @router.get("/documents", response_model=DocumentList, responses=ERROR_RESPONSES)
@@ -56,27 +47,16 @@ async def list_documents(
     """The documents of the collections this key may see, oldest first."""
 
     def load() -> DocumentList:
-        ids = container.knowledge.collection_ids()
+        ids = container.catalog.collection_ids()
         names = visible_collections(principal, list(ids), [collection] if collection else None)
         wanted = {ids[name]: name for name in names}
-        with container.knowledge.session() as repo:
+        with container.catalog.session() as repo:
             rows = repo.list_documents(offset, limit, list(wanted))
             total = repo.count_documents(list(wanted))
-            documents = [_out(d, wanted[d.collection_id], n) for d, n in rows]
+            documents = [document_response(d, wanted[d.collection_id], n) for d, n in rows]
         return DocumentList(total=total, offset=offset, limit=limit, documents=documents)
 
     return await anyio.to_thread.run_sync(load)
-
-
-def visible_document(container: Container, principal: Principal, document_id: int) -> tuple[Document, str, int]:
-    """The document, its collection's name and its chunk count; 404 if this key may not see it."""
-    names = {i: name for name, i in container.knowledge.collection_ids().items()}
-    with container.knowledge.session() as repo:
-        document = repo.get_document(document_id)
-        collection = names.get(document.collection_id, "") if document else ""
-        if document is None or not principal.can_see(collection):
-            raise NotFoundError(f"document {document_id} does not exist")
-        return document, collection, len(document.chunks)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut, responses=ERROR_RESPONSES)
@@ -84,7 +64,7 @@ async def get_document(document_id: DocumentIdPath, container: ContainerDep, pri
     document, collection, chunks = await anyio.to_thread.run_sync(
         visible_document, container, principal, document_id
     )
-    return _out(document, collection, chunks)
+    return document_response(document, collection, chunks)
 
 
 @router.delete(
@@ -98,7 +78,7 @@ async def delete_document(document_id: DocumentIdPath, container: ContainerDep, 
 
     def delete() -> None:
         _, collection, _ = visible_document(container, principal, document_id)
-        store = container.knowledge.writer(collection)
+        store = container.catalog.writable_store(collection)
         try:
             if not Indexer(store).delete_documents([document_id], container.settings.api.job_lock_wait_s):
                 raise NotFoundError(f"document {document_id} does not exist")
@@ -164,7 +144,7 @@ async def upload_document(
         job = await anyio.to_thread.run_sync(lambda: container.jobs.submit(collection, payload, text=text))
     container.enqueue_job(job.id)
     response.headers["Location"] = f"/jobs/{job.id}"
-    return job_out(job)
+    return job_response(job)
 
 
 def _parse_metadata(raw: str | None, max_bytes: int, max_depth: int) -> dict[str, Any]:

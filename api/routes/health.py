@@ -45,10 +45,10 @@ async def health(
     database backend and the model server's address only for an admin key."""
     admin = await _is_admin(container, credentials)
     try:
-        await anyio.to_thread.run_sync(ping, container.knowledge.engine)
-        backend = container.knowledge.engine.url.get_backend_name()
+        await anyio.to_thread.run_sync(ping, container.catalog.engine)
+        backend = container.catalog.engine.url.get_backend_name()
         database = ComponentHealth(ok=True, detail=backend if admin else "ready")
-        await anyio.to_thread.run_sync(container.knowledge.vector_count)  # opens and refreshes them
+        await anyio.to_thread.run_sync(container.catalog.vector_count)  # opens and refreshes them
         # No sizes here: /health needs no key, and sizes would hint at other teams' collections.
         index = ComponentHealth(ok=True, detail="loaded")
     except SQLAlchemyError as exc:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import anyio
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Path
 
 from api.auth import PrincipalDep
 from api.deps import ContainerDep
 from api.errors import ERROR_RESPONSES
+from api.presenters import job_response
 from api.schemas import JobOut
-from indexer.jobs import JobInfo
 from rag.errors import NotFoundError
 
 router = APIRouter(tags=["documents"])
-
-
-def job_out(job: JobInfo) -> JobOut:
-    return JobOut(**job.__dict__)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERROR_RESPONSES)
@@ -26,4 +22,4 @@ async def get_job(job_id: Annotated[str, Path(max_length=64)], container: Contai
     job = await anyio.to_thread.run_sync(container.jobs.get, job_id)
     if job is None or not principal.can_see(job.collection):
         raise NotFoundError(f"job {job_id} does not exist")
-    return job_out(job)
+    return job_response(job)

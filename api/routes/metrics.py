@@ -27,11 +27,11 @@ async def metrics(container: ContainerDep, principal: PrincipalDep) -> Response:
     require_admin(principal)
 
     def sizes() -> None:
-        ids = container.knowledge.collection_ids()
-        for store in container.knowledge.stores():
+        ids = container.catalog.collection_ids()
+        for store in container.catalog.stores():
             store.refresh_if_changed()
             INDEX_VECTORS.labels(store.collection).set(store.vectors.size)
-        with container.knowledge.session() as repo:
+        with container.catalog.session() as repo:
             for name, collection_id in ids.items():
                 INDEX_DOCUMENTS.labels(name).set(repo.count_documents([collection_id]))
 

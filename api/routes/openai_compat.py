@@ -1,7 +1,7 @@
 """OpenAI-compatible routes: GET /v1/models, GET /v1/models/{model}, POST /v1/chat/completions.
 
 Chat clients (the openai SDK, Open WebUI, LibreChat, simonw's llm, LangChain's ChatOpenAI)
-talk to the knowledge base unchanged: base URL ``http://HOST:PORT/v1``, an API key of
+talk to the catalog base unchanged: base URL ``http://HOST:PORT/v1``, an API key of
 this service, a model from /v1/models. Errors on these routes use OpenAI's shape.
 """
 
@@ -16,13 +16,20 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
+from api.access import check_retrieval_options
 from api.auth import PrincipalDep
 from api.container import Container
 from api.deps import ContainerDep
 from api.openai_errors import OPENAI_ERROR_RESPONSES, ModelNotFound, OpenAIRoute
 from api.openai_protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
-from api.openai_serving import chunks, collections_for, completion, conversation_of, generation_options, model_list
-from api.routes.ask import check_retrieval_options
+from api.openai_serving import (
+    chunks,
+    collections_for,
+    completion,
+    conversation_of,
+    generation_options,
+    model_list,
+)
 from rag.storage import database
 from rag.storage.models import Collection
 
@@ -39,7 +46,7 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 def _created_at(container: Container) -> dict[str, datetime]:
-    with database.session_scope(container.knowledge.shared.sessions) as session:
+    with database.session_scope(container.catalog.shared.sessions) as session:
         return {name: created for name, created in session.execute(select(Collection.name, Collection.created_at))}
 
 
@@ -74,7 +81,7 @@ async def chat_completions(
     question, history = conversation_of(request, settings.api.max_question_chars)
     options = generation_options(request)
     top_k = check_retrieval_options(container, request.top_k, request.filters)
-    existing = await anyio.to_thread.run_sync(container.knowledge.collection_names)
+    existing = await anyio.to_thread.run_sync(container.catalog.collection_names)
     collections = collections_for(request.model, principal, existing, request.collections)
     answers = container.answers
     if not request.stream:

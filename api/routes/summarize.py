@@ -8,16 +8,16 @@ import anyio
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.container import Container
+from api.access import visible_document
 from api.auth import PrincipalDep
+from api.container import Container
 from api.deps import ContainerDep
-from api.routes.documents import visible_document
 from api.errors import ERROR_RESPONSES, InvalidRequest
 from api.schemas import SummarizeRequest, SummarizeResponse
 from api.streaming import STREAM_RESPONSES, done_event, event_stream, token_event
-from rag.auth import Principal
+from rag.access.api_keys import Principal
+from rag.answering.summarization import Summary
 from rag.errors import NotFoundError
-from rag.summarization import Summary
 
 router = APIRouter(tags=["summaries"])
 
@@ -51,7 +51,7 @@ async def summarize(
 
 def _document_text(container: Container, principal: Principal, document_id: int) -> str:
     visible_document(container, principal, document_id)
-    with container.knowledge.session() as repo:
+    with container.catalog.session() as repo:
         text = repo.document_text(document_id)
     if text is None:
         raise NotFoundError(f"document {document_id} does not exist")

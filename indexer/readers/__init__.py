@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from indexer.readers import csv_table, docx, eml, html, image, jsonl, markdown, pdf, pptx, text, xlsx
+from indexer.readers import (
+    csv_table,
+    docx,
+    eml,
+    html,
+    image,
+    jsonl,
+    markdown,
+    pdf,
+    pptx,
+    text,
+    xlsx,
+)
 from indexer.readers.base import ReaderOptions, ReadResult
 
 Reader = Callable[[Path, ReaderOptions | None], ReadResult]

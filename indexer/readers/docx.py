@@ -26,7 +26,7 @@ from indexer.readers.archive import check_archive
 from indexer.readers.base import ReaderOptions, ReadResult, file_document
 from indexer.readers.structure import SECTION_KEY, HeadingTrail, TextBuilder
 from rag.errors import DocumentReadError
-from rag.tables import markdown_table
+from rag.text.tables import markdown_table
 
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 

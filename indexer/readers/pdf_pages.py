@@ -21,7 +21,7 @@ from pypdf.generic import Destination
 
 from indexer.readers import ocr
 from indexer.readers.structure import HeadingTrail
-from rag.tables import markdown_table
+from rag.text.tables import markdown_table
 
 MIN_TEXT_CHARS = 16  # fewer non-space characters than this: the page is an image (scanned)
 OCR_DPI = 200  # measured: 300 doubles the time for no accuracy gain on 200-dpi scans (benchmark)

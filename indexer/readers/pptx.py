@@ -22,7 +22,7 @@ from indexer.readers.archive import check_archive
 from indexer.readers.base import ReaderOptions, ReadResult, source_id
 from indexer.readers.structure import SECTION_KEY, clean_title
 from rag.errors import DocumentReadError
-from rag.tables import markdown_table
+from rag.text.tables import markdown_table
 from rag.types import SourceDocument
 
 NOTES_LABEL = "Notes:"

@@ -1,7 +1,7 @@
 """Section paths: where in a document's headings a passage sits, as chunk metadata.
 
 A reader records a ``Section`` wherever the heading trail changes; the chunker
-gives each chunk the section it starts in (rag/sections.py), so ``/ask``
+gives each chunk the section it starts in (rag/text/sections.py), so ``/ask``
 sources and the prompt's BEGINCONTEXT block show ``section: Report > Vans``.
 """
 

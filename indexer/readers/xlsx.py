@@ -19,7 +19,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from indexer.readers.archive import check_archive
 from indexer.readers.base import ReaderOptions, ReadResult, source_id
 from rag.errors import DocumentReadError
-from rag.tables import markdown_table
+from rag.text.tables import markdown_table
 from rag.types import SourceDocument
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -13,11 +14,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-import migrations
-
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 
 def ensure_sqlite_folder(url: str) -> None:
@@ -62,7 +60,8 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Found as package data, not imported: migrations/env.py imports this library, not the reverse.
+    config.set_main_option("script_location", str(resources.files("migrations")))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

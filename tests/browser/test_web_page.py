@@ -16,9 +16,9 @@ import pytest
 
 from api.security_headers import CONTENT_SECURITY_POLICY
 from indexer.pipeline import Indexer
-from rag.auth import ApiKeyStore
-from rag.embedding import Embedder
-from rag.store import KnowledgeStore
+from rag.access.api_keys import ApiKeyStore
+from rag.collections.store import CollectionStore
+from rag.protocols import Embedder
 from tests.conftest import CORPUS_DIR, MODELS_DIR, REPO_ROOT, make_settings
 from tests.model_server import SharedModelServer
 from tests.service_process import serve_in_process
@@ -39,7 +39,7 @@ def service(
     model_server: SharedModelServer = request.getfixturevalue("model_server")  # not started for a skip
     data_dir = tmp_path_factory.mktemp("web") / "data"
     settings = make_settings(data_dir)
-    store = KnowledgeStore(settings, embedder)
+    store = CollectionStore(settings, embedder)
     Indexer(store).index_paths([CORPUS_DIR])
     key = ApiKeyStore(store.sessions).create("browser", [], admin=True).key
     store.close()

@@ -19,12 +19,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.pipeline import Indexer
-from rag.attribution import sentences
-from rag.auth import ApiKeyStore
-from rag.chunking import TokenChunker
-from rag.embedding import SentenceTransformersEmbedder
-from rag.llm.embedded_server import free_port
-from rag.store import KnowledgeStore
+from rag.access.api_keys import ApiKeyStore
+from rag.answering.attribution import sentences
+from rag.collections.store import CollectionStore
+from rag.embedding.embedder import SentenceTransformersEmbedder
+from rag.generation.vllm_server import free_port
+from rag.text.chunking import TokenChunker
 from tests.conftest import BACKENDS, CORPUS_DIR, fresh_database, make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
@@ -61,7 +61,7 @@ def client(
         llm = request.getfixturevalue("model_server").llm_settings()
     with fresh_database(request.param, folder) as database_url:
         settings = make_settings(folder / "data", database_url, llm=llm)
-        store = KnowledgeStore(settings, embedder)
+        store = CollectionStore(settings, embedder)
         Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
         admin_key = ApiKeyStore(store.sessions).create("tests", [], admin=True).key
         store.close()
@@ -186,7 +186,7 @@ def test_dead_model_server_gives_a_fast_503(tmp_path: Path) -> None:
     )
     store_dir_corpus = CORPUS_DIR / "glacier.txt"
     with TestClient(create_app(settings)) as dead:
-        store = dead.app.state.container.knowledge.writer("default")  # type: ignore[attr-defined]
+        store = dead.app.state.container.catalog.writable_store("default")  # type: ignore[attr-defined]
         Indexer(store, TokenChunker(store.embedder, 200, 32)).index_paths([store_dir_corpus])
         store.close()
         started = time.monotonic()
@@ -244,7 +244,7 @@ def test_documents_indexed_while_serving_are_answered_without_restart(
     settings = client.app.state.container.settings  # type: ignore[attr-defined]
     note = tmp_path / "zebra.md"
     note.write_text("---\ntitle: Zebra census\n---\nThe 2026 zebra census counted 4,812 Grevy's zebras in the reserve.\n")
-    writer = KnowledgeStore(settings, embedder)  # another process, as `rag index` would be
+    writer = CollectionStore(settings, embedder)  # another process, as `rag index` would be
     indexer = Indexer(writer, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens))
     try:
         assert indexer.index_paths([note]).added == 1
@@ -313,7 +313,7 @@ def test_several_questions_in_one_request(client: TestClient) -> None:
 
 
 def test_answer_evaluation_through_the_pipeline(client: TestClient) -> None:
-    from rag.evaluation.answer_eval import SquadQuestion, evaluate_answers
+    from evaluation.answers import SquadQuestion, evaluate_answers
 
     glacier = str((CORPUS_DIR / "glacier.txt").resolve())
     questions = [
@@ -332,7 +332,7 @@ def test_summarize_an_indexed_document(client: TestClient) -> None:
     listing = client.get("/documents", params={"limit": 100}).json()
     printing = next(d for d in listing["documents"] if d["source"].endswith("printing.md"))
     assert printing["chunk_count"] > 1  # rebuilt from several overlapping chunks
-    with client.app.state.container.knowledge.session() as repo:  # type: ignore[attr-defined]
+    with client.app.state.container.catalog.session() as repo:  # type: ignore[attr-defined]
         rebuilt = repo.document_text(printing["id"])
     original = (CORPUS_DIR / "printing.md").read_text().split("---\n", 2)[2]
     assert " ".join(rebuilt.split()) == " ".join(original.split())
@@ -345,7 +345,7 @@ def test_summarize_an_indexed_document(client: TestClient) -> None:
 
 @embedded_only
 def test_raw_completion_mode_generates_and_streams(client: TestClient) -> None:
-    from rag.llm.client import OpenAICompatibleLLM
+    from rag.generation.llm import OpenAICompatibleLLM
 
     base_url = client.app.state.container.llm.base_url  # type: ignore[attr-defined]
 
@@ -588,7 +588,7 @@ def test_start_up_warmed_what_the_first_question_would_pay(client: TestClient) -
     assert report.collection_names == ("default",)
     assert {"encoder", "indexes", "search", "filter", "tokenizer", "llm", "total"} <= set(report.stages_ms)
     assert container.answers.llm._context_length is not None  # asked at start-up, not by the first /ask
-    store = container.knowledge.stores(["default"])[0]
+    store = container.catalog.stores(["default"])[0]
     assert store.vectors.size and store.keywords.size
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.attribution import attribute, sentences
-from rag.embedding import Embedder
-from rag.prompts import build_blocks
+from rag.answering.attribution import attribute, sentences
+from rag.generation.prompts import build_blocks
+from rag.protocols import Embedder
 from rag.types import RetrievedChunk
 
 pytestmark = pytest.mark.integration

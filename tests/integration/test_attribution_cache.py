@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from indexer.pipeline import Indexer
-from rag.answering import AnswerService, AnswerWithOmissions
-from rag.attribution import SentenceSupport, attribute, sentences
-from rag.context_budget import ContextBudget, estimate_tokens
-from rag.embedding import Embedder
-from rag.llm.client import OpenAICompatibleLLM
-from rag.prompts import build_blocks
-from rag.retrieval import Retriever
-from rag.sentence_vectors import SentenceVectorCache
-from rag.store import KnowledgeStore
+from rag.answering.attribution import SentenceSupport, attribute, sentences
+from rag.answering.sentence_vectors import SentenceVectorCache
+from rag.answering.service import AnswerService, AnswerWithOmissions
+from rag.collections.store import CollectionStore
+from rag.generation.context_budget import ContextBudget, estimate_tokens
+from rag.generation.llm import OpenAICompatibleLLM
+from rag.generation.prompts import build_blocks
+from rag.protocols import Embedder
+from rag.retrieval.retriever import Retriever
 from rag.types import PromptBlock, RetrievedChunk
 from tests.conftest import CORPUS_DIR, make_settings
 
@@ -55,7 +55,7 @@ def retrieved(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> I
     """The blocks sent for each question, retrieved from the indexed test corpus (SQLite)."""
     folder: Path = tmp_path_factory.mktemp("attribution-cache")
     settings = make_settings(folder / "data")
-    store = KnowledgeStore(settings, embedder)
+    store = CollectionStore(settings, embedder)
     Indexer(store).index_paths([CORPUS_DIR])
     retriever = Retriever(store, settings.retrieval)
     yield [build_blocks(retriever.retrieve(question, 4)) for question in QUESTIONS]
@@ -137,7 +137,7 @@ def test_the_service_embeds_the_passages_while_the_model_writes(tmp_path: Path, 
     answer is finished they are cached, so `finish` embeds only the answer's sentences, and the
     support is what the full computation gives."""
     settings = make_settings(tmp_path / "data")
-    store = KnowledgeStore(settings, embedder)
+    store = CollectionStore(settings, embedder)
     Indexer(store).index_paths([CORPUS_DIR])
 
     class NoModelServer(OpenAICompatibleLLM):

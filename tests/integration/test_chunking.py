@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chunking import TokenChunker
-from rag.embedding import SentenceTransformersEmbedder
+from rag.embedding.embedder import SentenceTransformersEmbedder
+from rag.text.chunking import TokenChunker
 
 pytestmark = pytest.mark.integration
 

@@ -8,27 +8,27 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from indexer.cli import app
+from cli.main import app
 from indexer.pipeline import Indexer
-from rag.auth import ApiKeyStore, hash_key
+from rag.access.api_keys import ApiKeyStore, hash_key
+from rag.collections.catalog import CollectionCatalog
+from rag.collections.store import CollectionStore
 from rag.config import Settings
-from rag.embedding import Embedder
-from rag.knowledge_base import KnowledgeBase
-from rag.retrieval import Retriever
-from rag.store import KnowledgeStore
+from rag.protocols import Embedder
+from rag.retrieval.retriever import Retriever
 from tests.conftest import MODELS_DIR
 
 pytestmark = pytest.mark.integration
 
 
-def document_sources(store: KnowledgeStore) -> set[str]:
+def document_sources(store: CollectionStore) -> set[str]:
     with store.session() as repo:
         return {document.source for document, _ in repo.list_documents(limit=1000)}
 
 
 def test_collections_keep_their_own_indexes_and_documents(settings: Settings, embedder: Embedder, corpus: Path) -> None:
-    alpha = KnowledgeStore(settings, embedder, collection="alpha")
-    beta = KnowledgeStore(settings, embedder, collection="beta")
+    alpha = CollectionStore(settings, embedder, collection="alpha")
+    beta = CollectionStore(settings, embedder, collection="beta")
     Indexer(alpha).index_paths([corpus / "glacier.txt"])
     Indexer(beta).index_paths([corpus])
     # The same file is one document in each collection; each index holds only its own chunks.
@@ -41,8 +41,8 @@ def test_collections_keep_their_own_indexes_and_documents(settings: Settings, em
         assert beta.vectors.ids() == repo.all_chunk_ids()
     assert not alpha.vectors.ids() & beta.vectors.ids()
 
-    knowledge = KnowledgeBase(settings, embedder)
-    retriever = Retriever(knowledge, settings.retrieval)
+    catalog = CollectionCatalog(settings, embedder)
+    retriever = Retriever(catalog, settings.retrieval)
     question = "How do honeybees communicate the distance to flowers?"
     only_alpha = retriever.retrieve(question, 5, collections=["alpha"])
     assert {hit.chunk_id for hit in only_alpha} <= alpha.vectors.ids()
@@ -58,10 +58,10 @@ def test_collections_keep_their_own_indexes_and_documents(settings: Settings, em
     assert document_sources(alpha) == set() and alpha.vectors.size == 0
     assert str((corpus / "glacier.txt").resolve()) in document_sources(beta)
     assert beta.check(repair=False).consistent and alpha.check(repair=False).consistent
-    assert knowledge.collection_names() == ["alpha", "beta", "default"]
+    assert catalog.collection_names() == ["alpha", "beta", "default"]
     for store in (alpha, beta):
         store.close()
-    knowledge.close()
+    catalog.close()
 
 
 def test_index_and_keys_from_the_cli(tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,7 +86,7 @@ def test_index_and_keys_from_the_cli(tmp_path: Path, corpus: Path, monkeypatch: 
     assert key not in json.dumps(listed) and listed[0]["prefix"] == key[:12]
 
     settings = Settings()
-    keys = ApiKeyStore(KnowledgeBase(settings, embedder=None, migrate=False).shared.sessions)  # type: ignore[arg-type]
+    keys = ApiKeyStore(CollectionCatalog(settings, embedder=None, migrate=False).shared.sessions)  # type: ignore[arg-type]
     principal = keys.authenticate(key)
     assert principal is not None and principal.visible(["team-a", "team-b", "team-c"]) == ["team-a", "team-b"]
     assert keys.authenticate(key + "x") is None and hash_key(key) != key

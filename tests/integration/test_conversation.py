@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from indexer.pipeline import Indexer
-from rag.answering import AnswerService
-from rag.context_budget import ContextBudget, tokenizer_counter
-from rag.conversation import GenerationOptions, Turn
-from rag.embedding import Embedder
-from rag.knowledge_base import KnowledgeBase
-from rag.llm.client import OpenAICompatibleLLM, StreamReport
-from rag.retrieval import Retriever
-from rag.store import KnowledgeStore
-from rag.types import Generation
+from rag.answering.service import AnswerService
+from rag.collections.catalog import CollectionCatalog
+from rag.collections.store import CollectionStore
+from rag.generation.context_budget import ContextBudget, tokenizer_counter
+from rag.generation.conversation import GenerationOptions, Turn
+from rag.generation.llm import OpenAICompatibleLLM
+from rag.protocols import Embedder
+from rag.retrieval.retriever import Retriever
+from rag.types import Generation, StreamReport
 from tests.conftest import CORPUS_DIR, MODELS_DIR, make_settings
 
 pytestmark = [pytest.mark.integration]
@@ -61,36 +61,36 @@ class ScriptedLLM(OpenAICompatibleLLM):
 
 
 @pytest.fixture(scope="module")
-def knowledge(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[KnowledgeBase]:
+def catalog(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[CollectionCatalog]:
     settings = make_settings(tmp_path_factory.mktemp("conversation") / "data")
-    store = KnowledgeStore(settings, embedder)
+    store = CollectionStore(settings, embedder)
     Indexer(store).index_paths([CORPUS_DIR])
     store.close()
-    knowledge = KnowledgeBase(settings, embedder)
-    yield knowledge
-    knowledge.close()
+    catalog = CollectionCatalog(settings, embedder)
+    yield catalog
+    catalog.close()
 
 
-def service(knowledge: KnowledgeBase, llm: ScriptedLLM, **llm_settings: object) -> AnswerService:
-    settings = knowledge.settings.llm.model_copy(update=llm_settings)
+def service(catalog: CollectionCatalog, llm: ScriptedLLM, **llm_settings: object) -> AnswerService:
+    settings = catalog.settings.llm.model_copy(update=llm_settings)
     count = tokenizer_counter(MODELS_DIR / "smollm2-135m-instruct-f32")
     budget = ContextBudget(count, 4096, settings.max_answer_tokens)
-    return AnswerService(Retriever(knowledge, knowledge.settings.retrieval), llm, settings, budget)
+    return AnswerService(Retriever(catalog, catalog.settings.retrieval), llm, settings, budget)
 
 
 def names(sources: Sequence[object]) -> list[str]:
     return [Path(source.metadata["source"]).name for source in sources]  # type: ignore[attr-defined]
 
 
-async def test_the_follow_up_alone_does_not_find_the_volcano(knowledge: KnowledgeBase) -> None:
+async def test_the_follow_up_alone_does_not_find_the_volcano(catalog: CollectionCatalog) -> None:
     """Why condensation is needed: alone, the follow-up finds other deep things (ice)."""
-    result = await service(knowledge, ScriptedLLM(["It is deep."])).ask(FOLLOW_UP, 2)
+    result = await service(catalog, ScriptedLLM(["It is deep."])).ask(FOLLOW_UP, 2)
     assert "volcano.md" not in names(result.answer.sources)
 
 
-async def test_the_models_standalone_question_is_searched(knowledge: KnowledgeBase) -> None:
+async def test_the_models_standalone_question_is_searched(catalog: CollectionCatalog) -> None:
     llm = ScriptedLLM([STANDALONE, "Not said."])
-    result = await service(knowledge, llm).ask(FOLLOW_UP, 2, history=HISTORY)
+    result = await service(catalog, llm).ask(FOLLOW_UP, 2, history=HISTORY)
     assert names(result.answer.sources)[0] == "volcano.md"
     conversation = result.conversation
     assert conversation.condensation == "model"
@@ -106,42 +106,42 @@ async def test_the_models_standalone_question_is_searched(knowledge: KnowledgeBa
 
 
 @pytest.mark.parametrize("useless", ["", "I don't know.", "x" * 600])
-async def test_unusable_condensation_falls_back(knowledge: KnowledgeBase, useless: str) -> None:
+async def test_unusable_condensation_falls_back(catalog: CollectionCatalog, useless: str) -> None:
     llm = ScriptedLLM([useless, "Two metres."])
-    result = await service(knowledge, llm).ask(FOLLOW_UP, 2, history=HISTORY)
+    result = await service(catalog, llm).ask(FOLLOW_UP, 2, history=HISTORY)
     assert result.conversation.condensation == "fallback"
     assert result.conversation.standalone_question == f"{LAKE_QUESTION} {FOLLOW_UP}"
     assert "volcano.md" in names(result.answer.sources)
 
 
-async def test_condensation_can_be_turned_off(knowledge: KnowledgeBase) -> None:
+async def test_condensation_can_be_turned_off(catalog: CollectionCatalog) -> None:
     llm = ScriptedLLM(["Two metres."])
-    result = await service(knowledge, llm, condense_follow_ups=False).ask(FOLLOW_UP, 2, history=HISTORY)
+    result = await service(catalog, llm, condense_follow_ups=False).ask(FOLLOW_UP, 2, history=HISTORY)
     assert len(llm.calls) == 1 and result.conversation.condensation == "fallback"
     assert "volcano.md" in names(result.answer.sources)
 
 
-async def test_oldest_turns_are_dropped_to_fit_the_budget(knowledge: KnowledgeBase) -> None:
+async def test_oldest_turns_are_dropped_to_fit_the_budget(catalog: CollectionCatalog) -> None:
     filler = "The glacier moves slowly and the bees dance. " * 30  # about 300 tokens per answer
     history = []
     for number in range(4):
         history += [Turn("user", f"Question {number}?"), Turn("assistant", f"Answer {number}. {filler}")]
     history += HISTORY
     llm = ScriptedLLM([STANDALONE, "Not said."])
-    result = await service(knowledge, llm, max_history_tokens=700).ask(FOLLOW_UP, 2, history=history)
+    result = await service(catalog, llm, max_history_tokens=700).ask(FOLLOW_UP, 2, history=history)
     sent = llm.calls[1]["history"]
     assert sent[-2:] == tuple(HISTORY) and Turn("user", "Question 0?") not in sent
     assert result.conversation.history_turns_used == len(sent) < len(history)
     assert result.conversation.dropped_turns == len(history) - len(sent)
 
 
-async def test_citations_are_verified_against_the_blocks_of_this_turn(knowledge: KnowledgeBase) -> None:
+async def test_citations_are_verified_against_the_blocks_of_this_turn(catalog: CollectionCatalog) -> None:
     answer = (
         "The report does not say.\nSource:\nurl: https://volcano.example.org/kilauea-2023\n\n"
         "url: https://planets.example.com/rover-ice"  # a document of no block of this turn
     )
     llm = ScriptedLLM([STANDALONE, answer])
-    result = await service(knowledge, llm).ask(FOLLOW_UP, 1, history=HISTORY)
+    result = await service(catalog, llm).ask(FOLLOW_UP, 1, history=HISTORY)
     [citation] = result.answer.citations
     assert citation.metadata["url"] == "https://volcano.example.org/kilauea-2023"
     assert [dict(u.cited_lines) for u in result.answer.unverified_citations] == [
@@ -149,18 +149,18 @@ async def test_citations_are_verified_against_the_blocks_of_this_turn(knowledge:
     ]
 
 
-async def test_caller_limits_are_capped(knowledge: KnowledgeBase) -> None:
+async def test_caller_limits_are_capped(catalog: CollectionCatalog) -> None:
     llm = ScriptedLLM(["Fine."])
     options = GenerationOptions(max_tokens=100_000, temperature=1.5, stop=("END",))
-    await service(knowledge, llm).ask(LAKE_QUESTION, 2, options=options)
+    await service(catalog, llm).ask(LAKE_QUESTION, 2, options=options)
     [call] = llm.calls
     assert call["max_tokens"] == 384 and call["temperature"] == 0.3 and call["stop"] == ("END",)
 
 
-async def test_an_unanswered_earlier_question_still_informs_retrieval(knowledge: KnowledgeBase) -> None:
+async def test_an_unanswered_earlier_question_still_informs_retrieval(catalog: CollectionCatalog) -> None:
     """A user turn without an answer is not sent as a chat turn (roles must alternate), but
     the condensation sees it."""
     llm = ScriptedLLM(["", "Not said."])
-    result = await service(knowledge, llm).ask(FOLLOW_UP, 2, history=[Turn("user", LAKE_QUESTION)])
+    result = await service(catalog, llm).ask(FOLLOW_UP, 2, history=[Turn("user", LAKE_QUESTION)])
     assert LAKE_QUESTION in str(llm.calls[0]["prompt"]) and llm.calls[1]["history"] == ()
     assert result.conversation.condensation == "fallback" and "volcano.md" in names(result.answer.sources)

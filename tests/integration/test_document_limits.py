@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from indexer.pipeline import Indexer, RunOptions
-from rag.embedding import Embedder
-from rag.store import KnowledgeStore
+from rag.collections.store import CollectionStore
+from rag.protocols import Embedder
 from tests.conftest import make_settings
 from tests.hostile_files import yaml_alias_bomb
 
@@ -22,7 +22,7 @@ def test_documents_over_the_caps_are_reported_and_their_old_version_kept(tmp_pat
     (folder / "short.txt").write_text("Puffins nest in burrows on cliff tops.")
     (folder / "growing.txt").write_text("Gannets dive from thirty metres.")
     settings = make_settings(tmp_path / "data", indexing={"max_document_chunks": 2, "max_document_chars": 20_000})
-    store = KnowledgeStore(settings, embedder)
+    store = CollectionStore(settings, embedder)
     first = Indexer(store).index_paths([folder])
     assert first.added == 2 and not first.failed
 
@@ -50,7 +50,7 @@ def test_isolated_readers_index_the_same_documents(tmp_path: Path, embedder: Emb
     results = []
     for mode in ("never", "always"):
         settings = make_settings(tmp_path / f"data-{mode}", indexing={"isolate_readers": mode})
-        store = KnowledgeStore(settings, embedder)
+        store = CollectionStore(settings, embedder)
         report = Indexer(store).index_paths([folder])
         with store.session() as repo:
             results.append((report.added, len(report.failed), sorted(repo.sources_under([str(folder.resolve())]))))

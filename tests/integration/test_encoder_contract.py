@@ -15,12 +15,14 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from evaluation.embedder_agreement import SciFactSample, agreement, scifact_sample
+from evaluation.machine import cpu_summary
 from rag.config import EmbeddingSettings
-from rag.embedding import Embedder, SentenceTransformersEmbedder, Vectors, make_embedder
-from rag.evaluation.encoder_agreement import SciFactSample, agreement, scifact_sample
-from rag.evaluation.machine import cpu_summary
-from rag.onnx_embedding import OnnxInt8Embedder
-from rag.openvino_embedding import OpenVinoInt8Embedder
+from rag.embedding.embedder import SentenceTransformersEmbedder
+from rag.embedding.factory import make_embedder
+from rag.embedding.onnx import OnnxInt8Embedder
+from rag.embedding.openvino import OpenVinoInt8Embedder
+from rag.protocols import Embedder, Vectors
 from tests.conftest import MODELS_DIR, REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

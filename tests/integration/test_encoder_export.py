@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.encoder_export import exported_in_child
+from rag.embedding.export import exported_in_child
+from rag.embedding.openvino import EXPORT_FOLDER, MODEL_XML
 from rag.errors import ConfigurationError
-from rag.openvino_embedding import EXPORT_FOLDER, MODEL_XML
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -22,7 +22,7 @@ FRESH_PROCESS = """
 import json, sys
 from pathlib import Path
 from rag.config import EmbeddingSettings
-from rag.embedding import make_embedder
+from rag.embedding.factory import make_embedder
 
 embedder = make_embedder(EmbeddingSettings(backend="openvino-int8", workers=1), Path(sys.argv[1]))
 shape = embedder.embed(["the first text embedded with a fresh models dir"]).shape

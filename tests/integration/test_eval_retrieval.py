@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from indexer.cli import app
+from cli.main import app
 
 pytestmark = pytest.mark.integration
 

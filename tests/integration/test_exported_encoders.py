@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from rag.config import EmbeddingSettings
-from rag.embedding import SentenceTransformersEmbedder, make_embedder
-from rag.exported_encoder import Batch, ExportedEncoder, Runner
-from rag.onnx_embedding import QUANTIZED_FILE
-from rag.openvino_embedding import EXPORT_FOLDER, MODEL_XML
+from rag.embedding.embedder import SentenceTransformersEmbedder
+from rag.embedding.exported import Batch, ExportedEncoder, Runner
+from rag.embedding.factory import make_embedder
+from rag.embedding.onnx import QUANTIZED_FILE
+from rag.embedding.openvino import EXPORT_FOLDER, MODEL_XML
 from tests.conftest import MODELS_DIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -129,7 +130,7 @@ FIRST_USE = """
 import sys, threading
 from pathlib import Path
 from rag.config import EmbeddingSettings
-from rag.embedding import make_embedder
+from rag.embedding.factory import make_embedder
 
 settings = EmbeddingSettings(backend=sys.argv[1], workers=2, batch_tokens=64)
 embedder = make_embedder(settings, Path(sys.argv[2]))

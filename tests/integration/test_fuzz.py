@@ -21,8 +21,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -30,15 +28,23 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from indexer.pipeline import Indexer
-from rag.auth import ApiKeyStore
-from rag.embedding import Embedder
-from rag.store import KnowledgeStore
+from rag.access.api_keys import ApiKeyStore
+from rag.collections.store import CollectionStore
 from rag.config import Settings
-from rag.filters import OPERATORS
-from tests.conftest import CORPUS_DIR, POSTGRES_ENV, SHARED_MODEL_SERVER, make_settings, postgres_admin_url
+from rag.protocols import Embedder
+from rag.retrieval.filters import OPERATORS
+from tests.conftest import (
+    CORPUS_DIR,
+    POSTGRES_ENV,
+    SHARED_MODEL_SERVER,
+    make_settings,
+    postgres_admin_url,
+)
 from tests.model_server import SharedModelServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm, pytest.mark.slow]
@@ -94,7 +100,7 @@ postgres_schema = asgi_schema(POSTGRES_APP)
 @contextmanager
 def running(app_settings: Settings, app: object, embedder: Embedder) -> Iterator[str]:
     """The app started on a small corpus; yields an admin key."""
-    store = KnowledgeStore(app_settings, embedder)
+    store = CollectionStore(app_settings, embedder)
     Indexer(store).index_paths([CORPUS_DIR / "glacier.txt", CORPUS_DIR / "volcano.md"])
     key = ApiKeyStore(store.sessions).create("fuzz", [], admin=True).key
     store.close()

@@ -24,12 +24,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-
-from api.app import create_app
 from sqlalchemy import func, select
 
+from api.app import create_app
 from rag.config import Settings
-from rag.llm.embedded_server import free_port
+from rag.generation.vllm_server import free_port
 from rag.storage.models import IngestionJob
 from tests.conftest import make_settings
 
@@ -329,7 +328,7 @@ def test_hostile_upload_metadata_is_refused_before_a_job_exists(
 
 
 def _job_count(service: Service) -> int:
-    with service.app.state.container.knowledge.engine.connect() as connection:
+    with service.app.state.container.catalog.engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(IngestionJob)).scalar_one())
 
 

@@ -12,14 +12,13 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from rag.llm.embedded_server import free_port
+from rag.generation.vllm_server import free_port
 from rag.storage import database
 from rag.storage.models import IngestionJob
 from tests.conftest import BACKENDS, fresh_database, make_settings
@@ -167,9 +166,9 @@ def test_two_workers_index_uploads_to_several_collections_at_once(client: TestCl
     jobs = [wait_for_job(client, job_id) for job_id in job_ids]
     assert all(job["status"] == "succeeded" and job["report"]["added"] == 1 for job in jobs), jobs  # type: ignore[index]
     assert len(sources(client, "birds-0")) == len(sources(client, "birds-1")) == 3
-    knowledge = client.app.state.container.knowledge  # type: ignore[attr-defined]
+    catalog = client.app.state.container.catalog  # type: ignore[attr-defined]
     for collection in ("birds-0", "birds-1"):
-        store = knowledge.writer(collection)
+        store = catalog.writable_store(collection)
         try:
             consistency = store.check(repair=False)  # SQL, faiss and BM25 agree after concurrent writers
         finally:

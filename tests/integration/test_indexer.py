@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from indexer.cli import app
+from cli.main import app
 from indexer.pipeline import Indexer, IndexReport, RunOptions
-from rag.chunking import TokenChunker
+from rag.collections.store import CollectionStore
 from rag.config import Settings
-from rag.embedding import SentenceTransformersEmbedder
+from rag.embedding.embedder import SentenceTransformersEmbedder
 from rag.errors import IndexMismatchError
-from rag.retrieval import Retriever
-from rag.store import KnowledgeStore
+from rag.retrieval.retriever import Retriever
+from rag.text.chunking import TokenChunker
 from rag.types import SourceDocument
 from tests.conftest import MODELS_DIR
 
@@ -26,7 +26,7 @@ CORPUS_DOCUMENTS = 10  # products.jsonl holds three
 
 
 def make_indexer(settings: Settings, embedder: SentenceTransformersEmbedder) -> Indexer:
-    store = KnowledgeStore(settings, embedder)
+    store = CollectionStore(settings, embedder)
     return Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens))
 
 
@@ -96,7 +96,7 @@ def test_crash_between_sql_commit_and_index_save_is_repaired(
     indexer.store.vectors.remove(lost)
     indexer.store.vectors.add([999_999], embedder.embed(["orphan"]))
     indexer.store.save_vectors()
-    store = KnowledgeStore(settings, embedder)
+    store = CollectionStore(settings, embedder)
     report = store.check(repair=False)
     assert (report.missing_vectors, report.orphan_vectors, report.consistent) == (3, 1, False)
     assert store.check(repair=True).repaired
@@ -110,7 +110,7 @@ def test_index_made_with_other_chunking_is_refused(
     make_indexer(settings, embedder).index_paths([corpus / "glacier.txt"])
     other = settings.model_copy(update={"chunking": settings.chunking.model_copy(update={"max_tokens": 100})})
     with pytest.raises(IndexMismatchError, match="chunk_max_tokens"):
-        KnowledgeStore(other, embedder)
+        CollectionStore(other, embedder)
 
 
 def test_cli_summary_json_and_exit_status(

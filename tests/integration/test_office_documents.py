@@ -12,9 +12,9 @@ import pytest
 
 from indexer.pipeline import Indexer, IndexReport
 from indexer.readers import ocr
-from rag.embedding import Embedder
-from rag.retrieval import Retriever
-from rag.store import KnowledgeStore
+from rag.collections.store import CollectionStore
+from rag.protocols import Embedder
+from rag.retrieval.retriever import Retriever
 from rag.types import RetrievedChunk
 from tests import office_factory
 from tests.conftest import CORPUS_DIR, fresh_database, make_settings
@@ -24,7 +24,7 @@ needs_tesseract = pytest.mark.skipif(ocr.engine_version() is None, reason="tesse
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[tuple[KnowledgeStore, IndexReport, Path]]:
+def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[tuple[CollectionStore, IndexReport, Path]]:
     folder = tmp_path_factory.mktemp("office")
     files = folder / "files"
     shutil.copytree(CORPUS_DIR, files)  # distractors
@@ -36,13 +36,13 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Ite
     if ocr.engine_version() is not None:
         office_factory.scanned_pdf(files / "memo.pdf")
     with fresh_database("sqlite", folder) as url:
-        store = KnowledgeStore(make_settings(folder / "data", url), embedder)
+        store = CollectionStore(make_settings(folder / "data", url), embedder)
         report = Indexer(store).index_paths([files])
         yield store, report, files
         store.close()
 
 
-def ask(store: KnowledgeStore, question: str, k: int = 3) -> list[RetrievedChunk]:
+def ask(store: CollectionStore, question: str, k: int = 3) -> list[RetrievedChunk]:
     return Retriever(store, store.settings.retrieval).retrieve(question, k, "hybrid")
 
 
@@ -53,7 +53,7 @@ def header_and_whole_rows(text: str, header: str) -> bool:
     return bool(table) and table[0].split() == header.split() and all(line.rstrip().endswith("|") for line in table)
 
 
-def test_every_file_was_read(indexed: tuple[KnowledgeStore, IndexReport, Path]) -> None:
+def test_every_file_was_read(indexed: tuple[CollectionStore, IndexReport, Path]) -> None:
     _, report, _ = indexed
     assert report.failed == []
     with indexed[0].session() as repo:
@@ -71,7 +71,7 @@ def test_every_file_was_read(indexed: tuple[KnowledgeStore, IndexReport, Path]) 
     ],
 )
 def test_a_question_about_a_scanned_page_finds_its_ocr_chunk(
-    indexed: tuple[KnowledgeStore, IndexReport, Path], question: str, page: int, expected: str
+    indexed: tuple[CollectionStore, IndexReport, Path], question: str, page: int, expected: str
 ) -> None:
     best = ask(indexed[0], question)[0]
     assert best.metadata["source"].endswith("memo.pdf")
@@ -85,7 +85,7 @@ VAN_HEADER = "| Vehicle | Plate | Driver | Cargo |"
 
 @pytest.mark.parametrize(("file", "van"), [("fleet.docx", 30), ("fleet.html", 65), ("fleet.xlsx#Vans", 113)])
 def test_a_question_about_a_table_cell_finds_its_row_under_the_header(
-    indexed: tuple[KnowledgeStore, IndexReport, Path], file: str, van: int
+    indexed: tuple[CollectionStore, IndexReport, Path], file: str, van: int
 ) -> None:
     """The row is in the middle of a table that spans several chunks: its chunk repeats the header.
     It is among the sources /ask sends (hybrid, default k) and first by keywords; the dense
@@ -104,7 +104,7 @@ def test_a_question_about_a_table_cell_finds_its_row_under_the_header(
 
 
 @pytest.mark.parametrize("file", ["fleet.docx", "fleet.html", "fleet.xlsx#Vans"])
-def test_the_table_spans_several_chunks_each_with_the_header(indexed: tuple[KnowledgeStore, IndexReport, Path], file: str) -> None:
+def test_the_table_spans_several_chunks_each_with_the_header(indexed: tuple[CollectionStore, IndexReport, Path], file: str) -> None:
     store, _, files = indexed
     with store.session() as repo:
         source = str((files / file.split("#")[0]).resolve()) + ("#Vans" if "#" in file else "")
@@ -132,7 +132,7 @@ def test_the_table_spans_several_chunks_each_with_the_header(indexed: tuple[Know
     ],
 )
 def test_a_question_about_a_slide_finds_that_slide(
-    indexed: tuple[KnowledgeStore, IndexReport, Path], question: str, slide: int, title: str
+    indexed: tuple[CollectionStore, IndexReport, Path], question: str, slide: int, title: str
 ) -> None:
     best = ask(indexed[0], question)[0]
     assert best.metadata["source"].endswith(f"harbour.pptx#slide={slide}")
@@ -140,7 +140,7 @@ def test_a_question_about_a_slide_finds_that_slide(
 
 
 def test_an_email_body_and_its_attachment_are_found_with_the_message_headers(
-    indexed: tuple[KnowledgeStore, IndexReport, Path],
+    indexed: tuple[CollectionStore, IndexReport, Path],
 ) -> None:
     body = ask(indexed[0], "Where does the Riverside depot move to?")[0]
     assert body.metadata["source"].endswith("move.eml") and body.metadata["title"] == "Depot move"

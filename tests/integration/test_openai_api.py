@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from indexer.pipeline import Indexer
-from rag.auth import ApiKeyStore
-from rag.embedding import Embedder
-from rag.store import KnowledgeStore
+from rag.access.api_keys import ApiKeyStore
+from rag.collections.store import CollectionStore
+from rag.protocols import Embedder
 from tests.conftest import CORPUS_DIR, MODELS_DIR, make_settings
 from tests.model_server import SharedModelServer
 from tests.service_process import serve_in_process
@@ -50,13 +50,13 @@ def service(
     """The corpus in `default`, one more document in `secret`; an admin key and a key for `default`."""
     data_dir = tmp_path_factory.mktemp("openai") / "data"
     settings = make_settings(data_dir)
-    store = KnowledgeStore(settings, embedder)
+    store = CollectionStore(settings, embedder)
     Indexer(store).index_paths([CORPUS_DIR])
     keys = ApiKeyStore(store.sessions)
     admin_key = keys.create("admin", [], admin=True).key
     scoped_key = keys.create("scoped", ["default"]).key
     store.close()
-    secret = KnowledgeStore(settings, embedder, collection="secret")
+    secret = CollectionStore(settings, embedder, collection="secret")
     Indexer(secret).index_paths([CORPUS_DIR / "printing.md"])
     secret.close()
     env = {

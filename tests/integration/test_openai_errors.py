@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.pipeline import Indexer
-from rag.llm.embedded_server import free_port
+from rag.generation.vllm_server import free_port
 from tests.conftest import CORPUS_DIR, make_settings
 
 pytestmark = [pytest.mark.integration]
@@ -27,7 +27,7 @@ def test_dead_model_server_gives_a_fast_503_in_openai_shape(tmp_path: Path, data
         api={"auth": "off"},
     )
     with TestClient(create_app(settings)) as dead:
-        store = dead.app.state.container.knowledge.writer("default")  # type: ignore[attr-defined]
+        store = dead.app.state.container.catalog.writable_store("default")  # type: ignore[attr-defined]
         Indexer(store).index_paths([CORPUS_DIR / "glacier.txt"])
         store.close()
         client = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=dead, max_retries=0)

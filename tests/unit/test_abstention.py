@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.abstention import is_refusal
+from rag.generation.abstention import is_refusal
 
 
 @pytest.mark.parametrize(

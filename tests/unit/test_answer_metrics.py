@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evaluation.answer_metrics import (
+from evaluation.answer_metrics import (
     QuestionOutcome,
     exact_match,
     normalize_answer,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import match_citations, parse_answer
-from rag.prompts import build_blocks
+from rag.answering.citations import match_citations, parse_answer
+from rag.generation.prompts import build_blocks
 from rag.types import RetrievedChunk
 
 

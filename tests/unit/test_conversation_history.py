@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.conversation import (
+from rag.generation.conversation import (
     Turn,
     alternating,
     condensation_prompt,
@@ -16,7 +16,7 @@ from rag.conversation import (
     llama2_conversation_prompt,
     standalone_from,
 )
-from rag.prompts import llama2_chat_prompt
+from rag.generation.prompts import llama2_chat_prompt
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -107,7 +107,7 @@ def test_llama2_prompt_with_turns() -> None:
 
 
 def test_chat_messages_put_the_earlier_turns_between_the_system_and_the_blocks() -> None:
-    from rag.llm.client import _messages
+    from rag.generation.llm import _messages
 
     history = [Turn("assistant", "Hello."), *ROVER, Turn("user", "unanswered")]
     assert _messages("BEGININPUT…", "SYS", history) == [

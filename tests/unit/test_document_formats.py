@@ -10,7 +10,7 @@ from pypdf import PdfReader, PdfWriter
 
 from indexer.readers import ReaderOptions, reader_for
 from rag.errors import DocumentReadError
-from rag.sections import section_metadata
+from rag.text.sections import section_metadata
 from tests.pdf_factory import write_pdf
 
 

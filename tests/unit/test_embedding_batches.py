@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.embedding_batches import token_budget_batches
+from rag.embedding.batches import token_budget_batches
 
 
 def test_every_text_once_longest_first_within_the_budget() -> None:

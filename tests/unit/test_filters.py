@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from rag.filters import FilterError, filter_clause
+from rag.retrieval.filters import FilterError, filter_clause
 from rag.storage.models import Base, Collection, Document
 
 # Every punctuation character the pattern allows, in one name each.

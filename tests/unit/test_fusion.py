@@ -1,11 +1,11 @@
-"""Hybrid fusion functions (rag/fusion.py)."""
+"""Hybrid fusion functions (rag/retrieval/fusion.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from rag.config import FusionSettings
-from rag.fusion import fuse, weighted_score_fusion
+from rag.retrieval.fusion import fuse, weighted_score_fusion
 
 DENSE = [(1, 0.80), (2, 0.78), (3, 0.40)]
 KEYWORD = [(3, 20.0), (4, 12.0), (2, 2.0)]

@@ -17,7 +17,13 @@ from indexer.readers.archive import check_archive
 from indexer.sandbox import ReaderBudget, read_direct, read_isolated
 from indexer.uploads import safe_filename
 from rag.errors import DocumentReadError
-from tests.hostile_files import docx_bytes, empty_paragraphs_bomb, nested_json, text_node_bomb, yaml_alias_bomb
+from tests.hostile_files import (
+    docx_bytes,
+    empty_paragraphs_bomb,
+    nested_json,
+    text_node_bomb,
+    yaml_alias_bomb,
+)
 
 
 def read(path: Path, limits: ReadLimits | None = None):  # type: ignore[no-untyped-def]

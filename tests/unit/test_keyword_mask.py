@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.keyword_index import IdPositions
+from rag.indexes.keyword import IdPositions
 
 
 def expected(ids: np.ndarray, allowed: set[int]) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rag.evaluation.machine import CPU_FLAGS, machine_info, machine_label
+from evaluation.machine import CPU_FLAGS, machine_info, machine_label
 
 
 def test_machine_info_names_the_cpu_its_flags_cores_and_libraries() -> None:

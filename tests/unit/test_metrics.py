@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rag.evaluation.metrics import retrieval_metrics
+from evaluation.metrics import retrieval_metrics
 
 
 def test_perfect_and_empty_runs() -> None:

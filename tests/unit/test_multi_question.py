@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from rag.multi_question import interleave, numbered_questions, split_numbered_answers
-from rag.prompts import build_blocks, contextual_prompt
+from rag.generation.multi_question import interleave, numbered_questions, split_numbered_answers
+from rag.generation.prompts import build_blocks, contextual_prompt
 from rag.types import RetrievedChunk
 
 

@@ -12,7 +12,7 @@ import pytest
 from indexer.readers import READERS, ocr, reader_for
 from indexer.readers.structure import HeadingTrail, markdown_sections
 from rag.errors import DocumentReadError
-from rag.tables import find_tables, markdown_table
+from rag.text.tables import find_tables, markdown_table
 from tests import office_factory
 from tests.pdf_factory import write_pdf
 

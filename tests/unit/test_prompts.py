@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.prompts import (
+from rag.generation.prompts import (
     DELIMITERS,
     build_blocks,
     contextual_prompt,
@@ -141,7 +141,7 @@ def test_chunks_on_different_pages_stay_apart() -> None:
 
 
 def test_the_optional_irrelevant_cue_goes_inside_the_one_instruction_block() -> None:
-    from rag.prompts import instruction_template
+    from rag.generation.prompts import instruction_template
 
     prompt = contextual_prompt(build_blocks([chunk(1, "text")]), "Who?", instruction_template(True))
     instruction = prompt.split("BEGININSTRUCTION\n", 1)[1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.summarization import within_target
+from rag.answering.summarization import within_target
 
 
 def test_a_summary_within_the_target_is_left_alone() -> None:

@@ -1,0 +1,1 @@
+"""The ``rag`` command line: the top layer, one module per command group."""

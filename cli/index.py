@@ -1,0 +1,143 @@
+"""``rag index``, ``rag delete`` and ``rag check``: bulk indexing and consistency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.common import CollectionOption, console, open_store, setup_logging
+from indexer.discovery import Discovered, discover
+from indexer.limits import ReadLimits
+from indexer.metadata import parse_meta_options
+from indexer.pipeline import Indexer, IndexReport, RunOptions
+from indexer.readers import ReaderOptions
+from rag.collections.catalog import CollectionCatalog
+from rag.collections.names import DEFAULT_COLLECTION
+from rag.config import load_settings
+from rag.embedding.factory import make_embedder
+from rag.errors import RAGError
+
+
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove documents under PATHS whose source no longer exists.")
+    ] = False,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="key=value added to every document's metadata (repeatable).")
+    ] = None,
+    csv_text_column: Annotated[
+        str | None, typer.Option(help="CSV column holding the text (default: text, content or body).")
+    ] = None,
+    collection: CollectionOption = DEFAULT_COLLECTION,
+) -> None:
+    """Index files; unchanged documents are skipped, changed ones re-embedded.
+
+    Metadata comes from the file (front matter, HTML meta tags, JSONL), then from a
+    sidecar NAME.EXT.meta.json beside it, then from --meta options."""
+    settings = load_settings()
+    setup_logging(settings)
+    limits = ReadLimits.from_settings(settings.indexing)
+    try:
+        options = RunOptions(
+            metadata=parse_meta_options(meta or [], limits.metadata),
+            prune=prune,
+            reader=ReaderOptions(csv_text_column=csv_text_column, limits=limits),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--meta") from exc
+    try:
+        store = open_store(settings, collection)
+        found = list(discover(paths, settings.indexing.max_file_bytes))
+        report = _run_with_progress(Indexer(store), found, paths, options, quiet=as_json)
+        store.close()
+    except RAGError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    else:
+        _print_report(report)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+def _run_with_progress(
+    indexer: Indexer, found: list[Discovered], roots: list[Path], options: RunOptions, quiet: bool
+) -> IndexReport:
+    files = [item for item in found if item.problem is None]
+    progress = Progress(
+        TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"), console=console, disable=quiet,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task("files", total=len(files), current="")
+        report = indexer.index_found(
+            found,
+            on_file=lambda path: progress.update(task, advance=1, current=path.name),
+            options=options,
+            roots=roots,
+        )
+    return report
+
+
+def _print_report(report: IndexReport) -> None:
+    table = Table(title="indexing summary", show_header=False)
+    for label, value in [
+        ("files read", report.files),
+        ("documents", report.documents),
+        ("added", report.added),
+        ("updated", report.updated),
+        ("unchanged (not re-embedded)", report.unchanged),
+        ("removed", report.removed),
+        ("chunks embedded", report.chunks_embedded),
+        ("failed", len(report.failed)),
+    ]:
+        table.add_row(label, str(value))
+    console.print(table)
+    for path, reason in report.failed:
+        console.print(f"[red]failed[/red] {path}: {reason}")
+
+
+def delete(
+    sources: Annotated[list[str], typer.Argument(help="Document sources: file paths, folders or FILE#ID.")],
+    collection: CollectionOption = DEFAULT_COLLECTION,
+) -> None:
+    """Remove documents (and their chunks and vectors) by source."""
+    settings = load_settings()
+    setup_logging(settings)
+    store = open_store(settings, collection)
+    resolved = [s if "#" in s or ":" in s.split("/", 1)[0] else str(Path(s).resolve()) for s in sources]
+    removed = Indexer(store).delete_sources(resolved)
+    store.close()
+    console.print(f"removed {removed} document(s)")
+    raise typer.Exit(0 if removed else 1)
+
+
+def check(
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what is found.")] = False,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="One collection (default: every one).")
+    ] = None,
+) -> None:
+    """Compare the SQL chunks with the faiss vector ids, per collection (one JSON line each)."""
+    settings = load_settings()
+    setup_logging(settings)
+    embedder = make_embedder(settings.embedding, settings.model_cache_dir)
+    catalog = CollectionCatalog(settings, embedder)
+    names = [collection] if collection else catalog.collection_names()
+    healthy = True
+    for name in names:
+        store = catalog.writable_store(name)
+        with store.writer_lock():
+            report = store.check(repair=repair)
+        store.close()
+        healthy = healthy and (report.consistent or report.repaired)
+        typer.echo(json.dumps({"collection": name} | report.__dict__ | {"consistent": report.consistent}))
+    catalog.close()
+    raise typer.Exit(0 if healthy else 1)

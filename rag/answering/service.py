@@ -1,0 +1,294 @@
+"""Answers a question from retrieved chunks: prompt, generate, parse citations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+
+from rag.answering.attribution import SentenceSupport, attribute, cache_passage_sentences, sentences
+from rag.answering.citations import match_citations, parse_answer
+from rag.answering.sentence_vectors import SentenceVectorCache
+from rag.config import MAX_CONTEXTUAL_TEMPERATURE, LLMSettings, RetrievalMode
+from rag.generation.abstention import is_refusal
+from rag.generation.context_budget import ContextBudget
+from rag.generation.conversation import (
+    CONDENSE_MAX_TOKENS,
+    Condensation,
+    ConversationUse,
+    FittedHistory,
+    GenerationOptions,
+    Turn,
+    condensation_prompt,
+    condensed,
+    fallback_question,
+    fit_history,
+)
+from rag.generation.llm import OpenAICompatibleLLM
+from rag.generation.multi_question import interleave, numbered_questions, split_numbered_answers
+from rag.generation.prompts import (
+    build_blocks,
+    contextual_prompt,
+    instruction_template,
+    question_instruction,
+    render_block,
+)
+from rag.retrieval.filters import MetadataFilters
+from rag.retrieval.retriever import Retriever
+from rag.telemetry import collect_stages, record_stage
+from rag.types import Answer, PromptBlock, RetrievedChunk, StreamReport, TokenUsage
+
+logger = logging.getLogger(__name__)
+
+NOTHING_RETRIEVED = "no indexed chunk was retrieved for the question"
+NOTHING_RELEVANT = "nothing relevant enough to the question was found"
+MODEL_DECLINED = "the model said the context does not contain the answer"
+NO_ANSWER = "the model produced no answer"
+
+
+@dataclass(frozen=True)
+class AnswerWithOmissions:
+    answer: Answer
+    omitted: tuple[RetrievedChunk, ...]
+    support: tuple[SentenceSupport, ...] = ()
+    per_question: tuple[str | None, ...] = ()  # answers split by number, for several questions
+    conversation: ConversationUse = ConversationUse()
+    usage: TokenUsage = TokenUsage()
+
+
+@dataclass
+class PreparedAnswer:
+    started: float
+    timings: dict[str, float]
+    kept: list[PromptBlock]
+    left_out: list[PromptBlock]
+    prompt: str
+    abstained: AnswerWithOmissions | None = None
+    questions: list[str] = field(default_factory=list)
+    history: FittedHistory = FittedHistory((), 0, 0)
+    conversation: ConversationUse = ConversationUse()
+    options: GenerationOptions = GenerationOptions()
+    usage: StreamReport = field(default_factory=StreamReport)  # every model call, added up
+    # The sent passages' sentence vectors, embedded while the model writes (see ``finish``).
+    passages_embedded: asyncio.Task[None] | None = None
+
+
+class AnswerService:
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: OpenAICompatibleLLM,
+        settings: LLMSettings,
+        budget: ContextBudget,
+        sentence_cache: SentenceVectorCache | None = None,
+    ) -> None:
+        self.retriever = retriever
+        self.sentence_cache = sentence_cache
+        self.llm = llm
+        self.settings = settings
+        self.budget = budget
+        self.template = instruction_template(settings.ask_for_irrelevant)
+
+    async def ask(
+        self,
+        question: str | list[str],
+        top_k: int,
+        mode: RetrievalMode | None = None,
+        filters: MetadataFilters | None = None,
+        collection_names: Sequence[str] | None = None,
+        history: Sequence[Turn] = (),
+        options: GenerationOptions = GenerationOptions(),
+    ) -> AnswerWithOmissions:
+        prepared = await self.prepare(question, top_k, mode, filters, collection_names, history, options)
+        if prepared.abstained is not None:
+            return prepared.abstained
+        generated_at = time.perf_counter()
+        generation = await self.llm.generate(
+            prepared.prompt, self.settings.system_prompt, *self._limits(options),
+            history=prepared.history.turns, stop=options.stop,
+        )  # fmt: skip
+        prepared.timings["generate_ms"] = _ms_since(generated_at)
+        _add_usage(prepared.usage, generation.prompt_tokens, generation.completion_tokens, generation.finish_reason)
+        return await self.finish(prepared, generation.text)
+
+    async def stream(self, prepared: PreparedAnswer) -> AsyncIterator[str]:
+        """The answer's tokens as the model writes them; call ``finish`` with their sum."""
+        generated_at = time.perf_counter()
+        report = StreamReport()
+        async for token in self.llm.stream(
+            prepared.prompt, self.settings.system_prompt, *self._limits(prepared.options),
+            history=prepared.history.turns, stop=prepared.options.stop, report=report,
+        ):  # fmt: skip
+            yield token
+        prepared.timings["generate_ms"] = _ms_since(generated_at)
+        _add_usage(prepared.usage, report.prompt_tokens, report.completion_tokens, report.finish_reason)
+
+    def _limits(self, options: GenerationOptions) -> tuple[int, float]:
+        """The caller's max_tokens and temperature, never beyond the service's own."""
+        max_tokens = min(options.max_tokens or self.settings.max_answer_tokens, self.settings.max_answer_tokens)
+        temperature = self.settings.temperature if options.temperature is None else options.temperature
+        return max_tokens, min(temperature, MAX_CONTEXTUAL_TEMPERATURE)
+
+    async def condense(self, history: FittedHistory, turns: Sequence[Turn], question: str, usage: StreamReport) -> Condensation:
+        """The follow-up as a standalone question for retrieval (see rag.generation.conversation)."""
+        shown = history.turns or tuple(turn for turn in turns if turn.content.strip())[-2:]
+        if not self.settings.condense_follow_ups:
+            return Condensation(fallback_question(shown, question), "fallback")
+        generation = await self.llm.generate(
+            condensation_prompt(shown, question), self.settings.system_prompt, CONDENSE_MAX_TOKENS, 0.0
+        )
+        _add_usage(usage, generation.prompt_tokens, generation.completion_tokens, None)
+        return condensed(shown, question, generation.text)
+
+    async def prepare(
+        self,
+        question: str | list[str],
+        top_k: int,
+        mode: RetrievalMode | None = None,
+        filters: MetadataFilters | None = None,
+        collection_names: Sequence[str] | None = None,
+        history: Sequence[Turn] = (),
+        options: GenerationOptions = GenerationOptions(),
+    ) -> PreparedAnswer:
+        """Retrieve and build the prompt; ``abstained`` is set when there is nothing to ground on.
+        Several questions share one instruction block and the chunks retrieved for each.
+        With earlier turns (``history``), retrieval searches a standalone rewrite of the
+        question, and the newest turns that fit the budget go to the model before it."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        questions = [question] if isinstance(question, str) else list(question)
+        searched = list(questions)
+        usage = StreamReport()
+        fitted, conversation = FittedHistory((), 0, 0), ConversationUse()
+        if history and len(questions) == 1:
+            self.budget.context_length = await self.llm.context_length(self.budget.context_length)
+            allowance = min(self.settings.max_history_tokens, self.budget.prompt_tokens // 2)
+            fitted = await anyio.to_thread.run_sync(fit_history, history, allowance, self.budget.count_tokens)
+            condensation = await self.condense(fitted, history, questions[0], usage)
+            searched = [condensation.question]
+            conversation = ConversationUse(
+                condensation.question, condensation.method, len(fitted.turns), fitted.dropped
+            )
+            timings["condense_ms"] = _ms_since(started)
+        with collect_stages() as retrieval_stages:
+            found = [
+                await anyio.to_thread.run_sync(
+                    self.retriever.retrieve_with_relevance, q, top_k, mode, filters, collection_names
+                )
+                for q in searched
+            ]
+        chunks = interleave([chunks for chunks, _ in found], top_k * len(questions))
+        scores = [score for _, score in found if score is not None]
+        relevance = max(scores) if scores else None
+        question = questions[0] if len(questions) == 1 else numbered_questions(questions)
+        timings["retrieve_ms"] = round(_ms_since(started) - timings.get("condense_ms", 0.0), 2)
+        timings.update(retrieval_stages)  # embed_ms, filter_ms, dense_search_ms, keyword_search_ms, ...
+        threshold = self.retriever.settings.min_relevance
+        reason = None
+        if not chunks:
+            reason = NOTHING_RETRIEVED
+        elif relevance is not None and relevance < threshold:
+            reason = f"{NOTHING_RELEVANT} (best similarity {relevance:.2f} < {threshold:.2f})"
+        if reason is not None:
+            abstained = AnswerWithOmissions(
+                _abstain(reason, timings), (), conversation=conversation, usage=_usage(usage)
+            )
+            return PreparedAnswer(started, timings, [], [], "", abstained, questions)
+        blocks = build_blocks(chunks)
+        self.budget.context_length = await self.llm.context_length(self.budget.context_length)
+        kept, left_out = await anyio.to_thread.run_sync(
+            self.budget.fit, blocks, render_block, question_instruction(question, self.template), fitted.tokens
+        )
+        prompt = contextual_prompt(kept, question, self.template)
+        timings["prompt_ms"] = round(
+            _ms_since(started) - timings["retrieve_ms"] - timings.get("condense_ms", 0.0), 2
+        )
+        record_stage("prompt", timings["prompt_ms"] / 1000)
+        return PreparedAnswer(
+            started, timings, kept, left_out, prompt, questions=questions,
+            history=fitted, conversation=conversation, options=options, usage=usage,
+            passages_embedded=self._embed_passages_meanwhile(kept),
+        )  # fmt: skip
+
+    def _embed_passages_meanwhile(self, kept: list[PromptBlock]) -> asyncio.Task[None] | None:
+        """Start embedding the sent passages' sentences for attribution, to run while the model
+        generates: the answer then waits only for its own sentences' vectors (issue 16). The
+        vectors are the ones attribution would compute itself (same texts, same encoder)."""
+        cache = self.sentence_cache
+        if cache is None or not cache.max_passages:
+            return None
+
+        async def embed() -> None:
+            try:
+                await anyio.to_thread.run_sync(cache_passage_sentences, kept, self.retriever.embedder, cache)
+            except Exception:  # attribution embeds whatever is missing itself
+                logger.warning("embedding the passages' sentences ahead of the answer failed", exc_info=True)
+
+        return asyncio.create_task(embed())
+
+    async def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
+        """Parse the model's text: answer body, verified citations, sentence support, abstention."""
+        text = text.strip()
+        parsed = parse_answer(text)
+        citations, unverified = match_citations(parsed.cited_groups, prepared.kept)
+        attributed_at = time.perf_counter()
+        if prepared.passages_embedded is not None and sentences(parsed.body):
+            await prepared.passages_embedded  # done by now unless the answer came faster
+        support = await anyio.to_thread.run_sync(
+            attribute, parsed.body, prepared.kept, self.retriever.embedder, self.sentence_cache
+        )
+        prepared.timings["attribute_ms"] = _ms_since(attributed_at)
+        reason = None if parsed.body else NO_ANSWER
+        if reason is None and is_refusal(parsed.body):
+            reason = MODEL_DECLINED
+        prepared.timings["total_ms"] = _ms_since(prepared.started)
+        answer = Answer(
+            answer=parsed.body,
+            raw_answer=text,
+            sources=tuple(chunk for block in prepared.kept for chunk in block.chunks),
+            citations=tuple(citations),
+            unverified_citations=tuple(unverified),
+            prompt=prepared.prompt,
+            answerable=reason is None,
+            abstention_reason=reason,
+            timings_ms=prepared.timings,
+        )
+        omitted = tuple(chunk for block in prepared.left_out for chunk in block.chunks)
+        per_question: tuple[str | None, ...] = ()
+        if len(prepared.questions) > 1:
+            per_question = tuple(split_numbered_answers(parsed.body, len(prepared.questions)))
+        return AnswerWithOmissions(
+            answer, omitted, tuple(support), per_question, prepared.conversation, _usage(prepared.usage)
+        )
+
+
+def _abstain(reason: str, timings: dict[str, float]) -> Answer:
+    return Answer(
+        answer="",
+        raw_answer="",
+        sources=(),
+        citations=(),
+        unverified_citations=(),
+        prompt="",
+        answerable=False,
+        abstention_reason=reason,
+        timings_ms=timings,
+    )
+
+
+def _add_usage(usage: StreamReport, prompt_tokens: int, completion_tokens: int, finish_reason: str | None) -> None:
+    usage.prompt_tokens += prompt_tokens
+    usage.completion_tokens += completion_tokens
+    usage.finish_reason = finish_reason or usage.finish_reason
+
+
+def _usage(report: StreamReport) -> TokenUsage:
+    return TokenUsage(report.prompt_tokens, report.completion_tokens, report.finish_reason)
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)

@@ -1,1 +1,0 @@
-"""Measuring the pipeline on public benchmarks (BEIR retrieval)."""

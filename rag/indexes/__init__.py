@@ -1,0 +1,1 @@
+"""The search indexes beside SQL: faiss vectors and BM25 keywords, each a folder with a manifest."""

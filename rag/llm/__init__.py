@@ -1,1 +1,0 @@
-"""Generation through an OpenAI-compatible server (vLLM), embedded or external."""

@@ -1,0 +1,1 @@
+"""Retrieval: metadata filters, dense/keyword/hybrid search, fusion and optional reranking."""

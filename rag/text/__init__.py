@@ -1,0 +1,1 @@
+"""Text handling shared by indexing and prompting: chunking, tables, sections, delimiters."""
