@@ -1,8 +1,27 @@
-"""Every error leaves the API in one shape: ``{"error": {"type", "message", "details"}}``."""
+"""Every error leaves the API through one table, in one of two shapes.
+
+``ERROR_TABLE`` maps each exception class to its status and its names in both shapes:
+the service's own body ``{"error": {"type", "message", "details"}}`` (REST routes and the
+``error`` event of a stream) and OpenAI's ``{"error": {"message", "type", "param", "code"}}``
+(the ``/v1`` routes, api.openai_errors). ``describe`` looks an exception up once; the
+handlers, the stream and the OpenAI routes only choose the shape.
+
+Exceptions, most specific first where they inherit::
+
+    InvalidRequest (422; OpenAI 400)
+    └── PayloadTooLarge (413)
+    MetadataLimitError (422)            upload metadata over the limits, before a job exists
+    AuthenticationError (401)           ForbiddenError (403)
+    NotFoundError (404)
+    └── ModelNotFound (404, OpenAI code model_not_found)
+    LLMUnavailableError (503, Retry-After)   LLMResponseError (502)
+    ConfigurationError, IndexMismatchError (500)
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,10 +39,11 @@ from rag.errors import (
     LLMResponseError,
     LLMUnavailableError,
     NotFoundError,
-    RAGError,
 )
 
 logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = "internal server error; see the service log"
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, not UTF-8, broken form)"},
@@ -40,78 +60,138 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class InvalidRequest(Exception):
-    def __init__(self, message: str) -> None:
+    """A request the service will not do as sent; ``param`` names the field where known."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.param = param
 
 
 class PayloadTooLarge(InvalidRequest):
     """An upload over the configured size (413)."""
 
 
+class ModelNotFound(NotFoundError):
+    """A model id that is not served to this key (OpenAI-compatible routes)."""
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """One row of the table: the status and the error's names in both shapes."""
+
+    status: int
+    kind: str
+    openai_type: str
+    openai_status: int | None = None  # where OpenAI's clients expect another status
+    openai_code: str | None = None
+    openai_param: str | None = None
+
+
+ERROR_TABLE: tuple[tuple[type[Exception], ErrorKind], ...] = (
+    (PayloadTooLarge, ErrorKind(413, "payload_too_large", "invalid_request_error")),
+    (InvalidRequest, ErrorKind(422, "invalid_request", "invalid_request_error", openai_status=400)),
+    (MetadataLimitError, ErrorKind(422, "invalid_request", "invalid_request_error", openai_status=400)),
+    (AuthenticationError, ErrorKind(401, "unauthorized", "authentication_error", openai_code="invalid_api_key")),
+    (ForbiddenError, ErrorKind(403, "forbidden", "permission_error")),
+    (ModelNotFound, ErrorKind(404, "not_found", "invalid_request_error", openai_code="model_not_found", openai_param="model")),
+    (NotFoundError, ErrorKind(404, "not_found", "invalid_request_error", openai_code="not_found")),
+    (LLMUnavailableError, ErrorKind(503, "llm_unavailable", "server_error", openai_code="llm_unavailable")),
+    (LLMResponseError, ErrorKind(502, "llm_error", "server_error", openai_code="llm_error")),
+    (ConfigurationError, ErrorKind(500, "configuration_error", "server_error")),
+    (IndexMismatchError, ErrorKind(500, "configuration_error", "server_error")),
+)
+_HTTP_KINDS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_INTERNAL = ErrorKind(500, "internal_error", "server_error", openai_code="internal_error")
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """An exception described once; ``body`` and ``openai_body`` are its two shapes."""
+
+    row: ErrorKind
+    message: str
+    details: Any = None
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> int:
+        return self.row.status
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"type": self.row.kind, "message": self.message, "details": self.details}}
+
+    def response(self, extra_headers: dict[str, str] | None = None) -> JSONResponse:
+        headers = {**self.headers, **(extra_headers or {})} or None
+        return JSONResponse(jsonable_encoder(self.body()), status_code=self.status, headers=headers)
+
+    def openai_response(self) -> JSONResponse:
+        row = self.row
+        body = {"error": {"message": self.message, "type": row.openai_type, "param": self.param or row.openai_param, "code": row.openai_code}}
+        return JSONResponse(body, status_code=row.openai_status or row.status, headers=self.headers or None)
+
+
+def describe(exc: Exception) -> ApiError:
+    """The table's row for ``exc`` with its message; an unknown exception is an internal error."""
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(exc)
+    if isinstance(exc, HTTPException):
+        row = ErrorKind(exc.status_code, _HTTP_KINDS.get(exc.status_code, "http_error"),
+                        "invalid_request_error" if exc.status_code < 500 else "server_error")  # fmt: skip
+        return ApiError(row, str(exc.detail), headers=dict(getattr(exc, "headers", None) or {}))
+    for cls, row in ERROR_TABLE:
+        if isinstance(exc, cls):
+            return ApiError(row, _message(exc), param=getattr(exc, "param", None), headers=_headers(exc))
+    return ApiError(_INTERNAL, INTERNAL_ERROR_MESSAGE)
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, InvalidRequest):
+        return exc.message
+    if isinstance(exc, LLMUnavailableError):
+        return str(exc).splitlines()[0]  # the first line says it; the rest is the server's log
+    return str(exc)
+
+
+def _headers(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, AuthenticationError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, LLMUnavailableError):
+        return {"Retry-After": str(exc.retry_after_s)}
+    return {}
+
+
+def _validation_error(exc: RequestValidationError) -> ApiError:
+    details = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+        for error in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
+    first = [str(part) for part in (details[0]["loc"] if details else []) if part != "body"]
+    row = ErrorKind(422, "invalid_request", "invalid_request_error", openai_status=400)
+    return ApiError(row, summary or "invalid request", details, param=".".join(first) or None)
+
+
 def error_json(status: int, kind: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The service's error body for errors raised outside a route (the ASGI middlewares)."""
     body = {"error": {"type": kind, "message": message, "details": details}}
     return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
-            for error in exc.errors()
-        ]
-        summary = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
-        return error_json(422, "invalid_request", summary or "invalid request", details)
+    """One handler for every row of the table, validation and HTTP errors, and the rest."""
 
-    @app.exception_handler(InvalidRequest)
-    async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
-        if isinstance(exc, PayloadTooLarge):
-            return error_json(413, "payload_too_large", exc.message)
-        return error_json(422, "invalid_request", exc.message)
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        error = describe(exc)
+        if error.row is _INTERNAL:
+            logger.exception("unhandled error", exc_info=exc)
+            # Reached only by an error of a middleware (api.unhandled catches the rest): the
+            # server drops the connection after this, so say so.
+            return error.response({"connection": "close"})
+        if isinstance(exc, LLMUnavailableError):
+            logger.warning("model server unavailable: %s", exc)
+        return error.response()
 
-    @app.exception_handler(MetadataLimitError)
-    async def _metadata_limit(_: Request, exc: MetadataLimitError) -> JSONResponse:
-        return error_json(422, "invalid_request", str(exc))  # upload metadata over the limits, before a job exists
-
-    @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        kind = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        return error_json(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(AuthenticationError)
-    async def _unauthenticated(_: Request, exc: AuthenticationError) -> JSONResponse:
-        return error_json(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(ForbiddenError)
-    async def _forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
-        return error_json(403, "forbidden", str(exc))
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
-        return error_json(404, "not_found", str(exc))
-
-    @app.exception_handler(LLMUnavailableError)
-    async def _llm_down(_: Request, exc: LLMUnavailableError) -> JSONResponse:
-        logger.warning("model server unavailable: %s", exc)
-        return error_json(
-            503, "llm_unavailable", str(exc).splitlines()[0], headers={"Retry-After": str(exc.retry_after_s)}
-        )
-
-    @app.exception_handler(LLMResponseError)
-    async def _llm_bad(_: Request, exc: LLMResponseError) -> JSONResponse:
-        return error_json(502, "llm_error", str(exc))
-
-    @app.exception_handler(IndexMismatchError)
-    @app.exception_handler(ConfigurationError)
-    async def _config(_: Request, exc: RAGError) -> JSONResponse:
-        return error_json(500, "configuration_error", str(exc))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error", exc_info=exc)
-        # Reached only by an error of a middleware (api.unhandled catches the rest): the
-        # server drops the connection after this, so say so.
-        return error_json(500, "internal_error", "internal server error; see the service log", headers={"connection": "close"})
+    for cls in (RequestValidationError, HTTPException, *(cls for cls, _ in ERROR_TABLE), Exception):
+        app.add_exception_handler(cls, handle)

@@ -14,15 +14,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from api.auth import AuthenticationError, ForbiddenError
-from api.errors import InvalidRequest, PayloadTooLarge
+from api.errors import describe
 from api.openai_protocol import OpenAIErrorResponse
-from rag.errors import LLMResponseError, LLMUnavailableError, NotFoundError
+from rag.errors import LLMUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -37,61 +35,14 @@ OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ModelNotFound(NotFoundError):
-    """A model id that is not served to this key."""
-
-
-class OpenAIInvalidRequest(InvalidRequest):
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-def openai_error(
-    status: int, kind: str, message: str, param: str | None = None, code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:  # fmt: skip
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 def error_response(exc: Exception) -> JSONResponse:
     """The OpenAI-shaped response for an error raised while handling a request."""
-    if isinstance(exc, RequestValidationError):
-        errors = exc.errors()
-        first = errors[0] if errors else {}
-        loc = [str(part) for part in first.get("loc", ()) if part != "body"]
-        message = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}" for e in errors
-        )
-        return openai_error(400, "invalid_request_error", message or "invalid request", ".".join(loc) or None)
-    if isinstance(exc, PayloadTooLarge):
-        return openai_error(413, "invalid_request_error", exc.message)
-    if isinstance(exc, InvalidRequest):
-        return openai_error(400, "invalid_request_error", exc.message, getattr(exc, "param", None))
-    if isinstance(exc, AuthenticationError):
-        return openai_error(
-            401, "authentication_error", str(exc), code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}
-        )
-    if isinstance(exc, ForbiddenError):
-        return openai_error(403, "permission_error", str(exc))
-    if isinstance(exc, ModelNotFound):
-        return openai_error(404, "invalid_request_error", str(exc), "model", "model_not_found")
-    if isinstance(exc, NotFoundError):
-        return openai_error(404, "invalid_request_error", str(exc), code="not_found")
+    error = describe(exc)
     if isinstance(exc, LLMUnavailableError):
         logger.warning("model server unavailable: %s", exc)
-        return openai_error(
-            503, "server_error", str(exc).splitlines()[0], code="llm_unavailable",
-            headers={"Retry-After": str(exc.retry_after_s)},
-        )  # fmt: skip
-    if isinstance(exc, LLMResponseError):
-        return openai_error(502, "server_error", str(exc), code="llm_error")
-    if isinstance(exc, HTTPException):
-        kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return openai_error(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
-    logger.exception("unhandled error", exc_info=exc)
-    return openai_error(500, "server_error", "internal server error; see the service log", code="internal_error")
+    elif error.status >= 500 and not isinstance(exc, HTTPException):
+        logger.exception("unhandled error", exc_info=exc)
+    return error.openai_response()
 
 
 class OpenAIRoute(APIRoute):

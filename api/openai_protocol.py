@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import MAX_HISTORY_TURNS, MAX_TURN_CHARS, AskResponse, CollectionName
+from rag.config import RetrievalMode
 
 ALL_COLLECTIONS_MODEL = "rag"
 COLLECTION_MODEL_PREFIX = "rag/"
@@ -80,7 +81,7 @@ class ChatCompletionRequest(BaseModel):
     collections: list[CollectionName] | None = Field(
         default=None, min_length=1, max_length=20, description="Collections to search (with model `rag`)."
     )
-    mode: Literal["dense", "bm25", "hybrid"] | None = None
+    mode: RetrievalMode | None = None
 
 
 class ChatMessageOut(BaseModel):

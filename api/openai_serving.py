@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from api.auth import visible_collections
-from api.openai_errors import ModelNotFound, OpenAIInvalidRequest, error_response
+from api.errors import InvalidRequest, ModelNotFound
+from api.openai_errors import error_response
 from api.openai_protocol import (
     ALL_COLLECTIONS_MODEL,
     COLLECTION_MODEL_PREFIX,
@@ -66,7 +67,7 @@ def collections_for(
     if not model.startswith(COLLECTION_MODEL_PREFIX) or name not in existing or not principal.can_see(name):
         raise ModelNotFound(f"the model {model!r} does not exist; GET /v1/models lists the models of this key")
     if requested is not None and list(dict.fromkeys(requested)) != [name]:
-        raise OpenAIInvalidRequest(
+        raise InvalidRequest(
             f"collections must be left out with model {model!r} (it searches {name!r} only); "
             f"use model {ALL_COLLECTIONS_MODEL!r} to choose collections",
             "collections",
@@ -79,25 +80,25 @@ def conversation_of(request: ChatCompletionRequest, max_question_chars: int) -> 
     turns: list[Turn] = []
     for position, message in enumerate(request.messages):
         if message.role in ("tool", "function"):
-            raise OpenAIInvalidRequest(f"messages.{position}: {message.role} messages are not supported", "messages")
+            raise InvalidRequest(f"messages.{position}: {message.role} messages are not supported", "messages")
         text = message.text()
         if len(text) > MAX_TURN_CHARS:
-            raise OpenAIInvalidRequest(f"messages.{position}: longer than {MAX_TURN_CHARS} characters", "messages")
+            raise InvalidRequest(f"messages.{position}: longer than {MAX_TURN_CHARS} characters", "messages")
         if message.role in ("user", "assistant"):
             turns.append(Turn(message.role, text))
     last = request.messages[-1]
     if last.role != "user" or not last.text().strip():
-        raise OpenAIInvalidRequest("the last message must be the user's question, with text", "messages")
+        raise InvalidRequest("the last message must be the user's question, with text", "messages")
     question = turns.pop().content
     if len(question) > max_question_chars:
-        raise OpenAIInvalidRequest(f"the question is longer than {max_question_chars} characters", "messages")
+        raise InvalidRequest(f"the question is longer than {max_question_chars} characters", "messages")
     return question, turns
 
 
 def generation_options(request: ChatCompletionRequest) -> GenerationOptions:
     stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
     if len(stop) > MAX_STOP_SEQUENCES or any(not item for item in stop):
-        raise OpenAIInvalidRequest(f"stop takes at most {MAX_STOP_SEQUENCES} non-empty sequences", "stop")
+        raise InvalidRequest(f"stop takes at most {MAX_STOP_SEQUENCES} non-empty sequences", "stop")
     return GenerationOptions(
         max_tokens=request.max_completion_tokens or request.max_tokens,
         temperature=request.temperature,

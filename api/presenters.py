@@ -27,7 +27,7 @@ def answer_response(result: AnswerWithOmissions, request: AskRequest) -> AskResp
         answers = [QuestionAnswer(question=q, answer=a) for q, a in zip(request.questions, texts, strict=True)]
     return AskResponse(
         answers=answers,
-        answer=answer.answer,
+        answer=answer.text,
         answerable=answer.answerable,
         abstention_reason=answer.abstention_reason,
         sources=[

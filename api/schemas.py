@@ -13,8 +13,12 @@ from pydantic import (
     model_validator,
 )
 
+from indexer.jobs import JobStatus
 from rag.collections.names import COLLECTION_NAME_PATTERN
+from rag.config import RetrievalMode
+from rag.generation.conversation import CondensationMethod
 from rag.retrieval.filters import FIELD_PATTERN
+from rag.types import Role
 
 # Ids and offsets fit a 32-bit SQL integer (PostgreSQL's INTEGER): larger ones are 422, not 500.
 MAX_SQL_INT = 2**31 - 1
@@ -50,7 +54,7 @@ MAX_TURN_CHARS = 50_000
 class ChatTurn(StrictModel):
     """An earlier turn of a conversation, as the client kept it."""
 
-    role: Literal["user", "assistant"]
+    role: Role
     content: str = Field(max_length=MAX_TURN_CHARS)
 
 
@@ -71,7 +75,7 @@ class AskRequest(StrictModel):
         description="Answer as server-sent events: `token` events ({text}) as the model writes, then one "
         "`done` event holding the whole AskResponse (or an `error` event).",
     )
-    mode: Literal["dense", "bm25", "hybrid"] | None = Field(
+    mode: RetrievalMode | None = Field(
         default=None, description="Retrieval mode; default from settings (hybrid)."
     )
     collections: list[CollectionName] | None = Field(
@@ -185,7 +189,7 @@ class AskResponse(BaseModel):
     standalone_question: str | None = Field(
         default=None, description="With earlier turns: the question retrieval searched (the follow-up rewritten)."
     )
-    condensation: Literal["none", "model", "fallback"] = Field(
+    condensation: CondensationMethod = Field(
         default="none",
         description="How standalone_question was made: by the model, or (fallback) the last user turn and "
         "the follow-up joined when the model gave nothing usable.",
@@ -270,7 +274,7 @@ class JobOut(BaseModel):
     id: str
     collection: str
     source: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: JobStatus
     stage: str = Field(description="What the job is doing: queued, reading, embedding, done, ...")
     attempts: int
     report: dict[str, Any] | None = Field(

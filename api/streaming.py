@@ -9,6 +9,7 @@ from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from api.errors import describe
 from rag.errors import LLMResponseError, LLMUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -52,12 +53,11 @@ def event_stream(produce: Callable[[], AsyncIterator[ServerSentEvent]]) -> Event
         try:
             async for event in produce():
                 yield event
-        except (LLMUnavailableError, LLMResponseError) as exc:
-            kind = "llm_unavailable" if isinstance(exc, LLMUnavailableError) else "llm_error"
-            yield ServerSentEvent(data=json.dumps({"error": {"type": kind, "message": str(exc).splitlines()[0]}}), event="error")
-        except Exception:
-            logger.exception("stream failed")
-            body = {"error": {"type": "internal_error", "message": "internal server error; see the service log"}}
+        except Exception as exc:  # the status line has gone: the error travels as an event
+            error = describe(exc)
+            if error.status >= 500 and not isinstance(exc, (LLMUnavailableError, LLMResponseError)):
+                logger.exception("stream failed")
+            body = {"error": {"type": error.row.kind, "message": error.message}}
             yield ServerSentEvent(data=json.dumps(body), event="error")
 
     return EventSourceResponse(guarded(), ping=15)

@@ -14,11 +14,11 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_json
+from api.errors import INTERNAL_ERROR_MESSAGE, error_json
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_ERROR_MESSAGE = "internal server error; see the service log"
+
 
 
 class UnhandledErrorMiddleware:

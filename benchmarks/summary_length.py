@@ -42,7 +42,7 @@ async def measure(texts: list[str], targets: list[int]) -> dict[str, object]:
                 counts = []
                 for text in texts:
                     summary = await container.summarizer.summarize(text, target)
-                    counts.append(len(summary.summary.split()))
+                    counts.append(len(summary.text.split()))
                 within = [abs(count - target) <= target / 3 for count in counts]
                 results[f"target_{target}"] = {
                     "words": counts,

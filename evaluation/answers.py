@@ -56,8 +56,8 @@ async def evaluate_answers(
                 gold_source_retrieved=any(s.metadata.get("source") == item.source for s in result.sources),
                 citations=len(cited_sources),
                 citations_to_gold=sum(source == item.source for source in cited_sources),
-                exact=exact_match(result.answer, item.answers) if item.answers else 0.0,
-                f1=token_f1(result.answer, item.answers) if item.answers else 0.0,
+                exact=exact_match(result.text, item.answers) if item.answers else 0.0,
+                f1=token_f1(result.text, item.answers) if item.answers else 0.0,
             )
         )
         if progress:

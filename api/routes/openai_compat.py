@@ -20,7 +20,8 @@ from api.access import check_retrieval_options
 from api.auth import PrincipalDep
 from api.container import Container
 from api.deps import ContainerDep
-from api.openai_errors import OPENAI_ERROR_RESPONSES, ModelNotFound, OpenAIRoute
+from api.errors import ModelNotFound
+from api.openai_errors import OPENAI_ERROR_RESPONSES, OpenAIRoute
 from api.openai_protocol import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from api.openai_serving import (
     chunks,

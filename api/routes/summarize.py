@@ -37,12 +37,12 @@ async def summarize(
             raise InvalidRequest(f"text is longer than {limit} characters")
     if not request.stream:
         summary = await container.summarizer.summarize(text, request.words)
-        return SummarizeResponse(summary=summary.summary, rounds=summary.rounds)
+        return SummarizeResponse(summary=summary.text, rounds=summary.rounds)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         async for item in container.summarizer.stream(text, request.words):
             if isinstance(item, Summary):
-                yield done_event(SummarizeResponse(summary=item.summary, rounds=item.rounds).model_dump())
+                yield done_event(SummarizeResponse(summary=item.text, rounds=item.rounds).model_dump())
             else:
                 yield token_event(item)
 

@@ -107,10 +107,10 @@ def match_citations(
             unverified.append(UnverifiedCitation(cited_lines=group))
             continue
         for block in matching:
-            if block.index not in citations:
+            if block.position not in citations:
                 first = block.chunks[0]
-                citations[block.index] = Citation(
-                    block_index=block.index,
+                citations[block.position] = Citation(
+                    block_position=block.position,
                     chunk_ids=tuple(i for chunk in block.chunks for i in chunk.chunk_ids),
                     document_id=first.document_id,
                     metadata=first.metadata,

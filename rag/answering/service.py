@@ -247,7 +247,7 @@ class AnswerService:
             reason = MODEL_DECLINED
         prepared.timings["total_ms"] = _ms_since(prepared.started)
         answer = Answer(
-            answer=parsed.body,
+            text=parsed.body,
             raw_answer=text,
             sources=tuple(chunk for block in prepared.kept for chunk in block.chunks),
             citations=tuple(citations),
@@ -268,7 +268,7 @@ class AnswerService:
 
 def _abstain(reason: str, timings: dict[str, float]) -> Answer:
     return Answer(
-        answer="",
+        text="",
         raw_answer="",
         sources=(),
         citations=(),

@@ -44,7 +44,7 @@ def within_target(summary: str, words: int) -> str:
 
 @dataclass(frozen=True)
 class Summary:
-    summary: str
+    text: str
     prompts: tuple[str, ...]
     rounds: int
 

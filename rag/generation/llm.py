@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import openai
 from openai import AsyncOpenAI
 
+from rag.config import PromptMode
 from rag.errors import LLMResponseError, LLMUnavailableError
 from rag.generation.conversation import alternating, llama2_conversation_prompt
 from rag.generation.prompts import (
@@ -28,7 +29,6 @@ from rag.types import Generation, StreamReport, Turn
 
 logger = logging.getLogger(__name__)
 
-PromptMode = Literal["chat", "completion"]
 # An answer never holds a delimiter: a model that writes one has started a new prompt.
 # (The OpenAI API takes at most four stop sequences.)
 CHAT_STOP_SEQUENCES = [BEGININPUT, BEGINCONTEXT, BEGININSTRUCTION, ENDINSTRUCTION]

@@ -1,6 +1,7 @@
 """Prompts in the BEGININPUT/BEGINCONTEXT format bagel was trained on.
 
-See BAGEL_FORMAT.md: one block per source with its metadata as ``key: value``
+The format is the one on the model card of ``jondurbin/bagel-8x7b-v0.2`` ("contextual
+question answering"; tests/golden/ pins it byte for byte): one block per source with its metadata as ``key: value``
 lines, then one instruction block. Delimiters stand alone on their lines and
 are joined by single newlines. Nothing that comes from a document or a user
 (text, metadata keys and values, the question) can produce a delimiter: any
@@ -27,7 +28,7 @@ BEGININSTRUCTION, ENDINSTRUCTION = "BEGININSTRUCTION", "ENDINSTRUCTION"
 DELIMITERS = (BEGININPUT, ENDINPUT, BEGINCONTEXT, ENDCONTEXT, BEGININSTRUCTION, ENDINSTRUCTION)
 
 DEFAULT_INSTRUCTION = "{question}\nDon't make up answers if you don't know. Cite your sources."
-# Bagel learned this refusal from its SQuAD v2 data (BAGEL_FORMAT.md); optional.
+# Bagel learned this refusal from its SQuAD v2 data (its model card); optional.
 IRRELEVANT_INSTRUCTION = (
     "{question}\nDon't make up answers if you don't know. If you don't know, respond with \"IRRELEVANT\". "
     "Cite your sources."
@@ -118,7 +119,7 @@ def build_blocks(chunks: Sequence[RetrievedChunk]) -> list[PromptBlock]:
     chunks = merge_adjacent(chunks)
     return [
         PromptBlock(
-            index=position,
+            position=position,
             chunks=(chunk,),
             metadata_lines=metadata_lines(chunk.metadata),
             text=neutralize_delimiters(chunk.text.strip()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import replace
 from typing import Protocol
 
 from rag.types import RetrievedChunk
@@ -46,11 +47,7 @@ class CrossEncoderReranker:
                 show_progress_bar=False,
             )
         ranked = sorted(zip(chunks, scores), key=lambda pair: float(pair[1]), reverse=True)
-        return [_rescored(chunk, float(score)) for chunk, score in ranked[:top_k]]
+        # Only the score changes: offsets and merged ids are what lets the prompt join
+        # neighbours with their overlap written once.
+        return [replace(chunk, score=float(score)) for chunk, score in ranked[:top_k]]
 
-
-def _rescored(chunk: RetrievedChunk, score: float) -> RetrievedChunk:
-    return RetrievedChunk(
-        chunk_id=chunk.chunk_id, document_id=chunk.document_id, score=score,
-        text=chunk.text, metadata=chunk.metadata, ordinal=chunk.ordinal,
-    )  # fmt: skip
