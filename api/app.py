@@ -16,7 +16,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.observability import ObservabilityMiddleware
 from api.request_limits import BodyLimitMiddleware, body_limit_for
-from api.routes import ask, collections, documents, health, jobs, metrics, openai_compat, summarize
+from api.routes import ask, collections, config, documents, health, jobs, metrics, openai_compat, summarize
 from api.safe_json import JSONGuardMiddleware
 from api.security_headers import SecurityHeadersMiddleware
 from api.unhandled import UnhandledErrorMiddleware
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings.api))
     app.add_middleware(ObservabilityMiddleware, request_timeout_s=settings.api.request_timeout_s)
     app.add_middleware(SecurityHeadersMiddleware)
-    for module in (ask, summarize, documents, jobs, collections, health, metrics, openai_compat):
+    for module in (ask, summarize, documents, jobs, collections, config, health, metrics, openai_compat):
         app.include_router(module.router)
     app.include_router(documents.upload_router)
     if settings.api.docs:

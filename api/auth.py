@@ -1,4 +1,4 @@
-"""Bearer API keys on every endpoint but /health, and what each key may see.
+"""Bearer API keys on every endpoint but /health and /config, and what each key may see.
 
 A collection a key may not see is reported exactly like one that does not exist.
 """

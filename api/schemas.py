@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from indexer.jobs import JobStatus
+from rag.collections.names import COLLECTION_NAME_PATTERN
 from rag.config import RetrievalMode
 from rag.generation.conversation import CondensationMethod
 from rag.retrieval.filters import FIELD_PATTERN
@@ -24,7 +25,7 @@ MAX_SQL_INT = 2**31 - 1
 DocumentId = Annotated[int, Field(ge=1, le=MAX_SQL_INT, description="A document's id.")]
 
 CollectionName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"), Field(examples=["default"])
+    str, StringConstraints(pattern=COLLECTION_NAME_PATTERN), Field(examples=["default"])
 ]
 
 

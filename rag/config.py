@@ -236,8 +236,9 @@ class APISettings(BaseModel):
     host: str = "127.0.0.1"
     auth: Literal["keys", "off"] = Field(
         default="keys",
-        description="keys: every endpoint but /health needs an API key (`rag keys create`; the first "
-        "start prints an admin key); off: no keys, every caller sees every collection (trusted local use)",
+        description="keys: every endpoint but /health and /config needs an API key (`rag keys create`; "
+        "the first start prints an admin key); off: no keys, every caller sees every collection (trusted "
+        "local use)",
     )
     max_question_chars: int = Field(default=4000, gt=0)
     max_summarize_chars: int = Field(default=200_000, gt=0)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 
 DEFAULT_COLLECTION = "default"
-_VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# The one spelling of the rule: API schemas and the web page (through GET /config) use it too.
+# The hyphen is escaped so the same text is also valid in an HTML ``pattern`` attribute
+# (compiled with JavaScript's ``v`` flag, where a bare ``-`` in a class is an error).
+COLLECTION_NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
+_VALID_NAME = re.compile(COLLECTION_NAME_PATTERN)
 
 
 class InvalidCollectionName(ValueError):

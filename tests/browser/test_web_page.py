@@ -11,8 +11,10 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from api.security_headers import CONTENT_SECURITY_POLICY
 from indexer.pipeline import Indexer
 from rag.access.api_keys import ApiKeyStore
 from rag.collections.store import CollectionStore
@@ -45,6 +47,10 @@ def service(
         "RAG_MODELS_DIR": str(MODELS_DIR),
         **model_server.env(),
         "RAG_LLM__MAX_ANSWER_TOKENS": "96",
+        # Not the defaults: the page must take its limits from /config, not from a copy.
+        "RAG_API__MAX_QUESTION_CHARS": "3500",
+        "RAG_RETRIEVAL__MAX_TOP_K": "40",
+        "RAG_RETRIEVAL__DEFAULT_TOP_K": "4",
     }
     with serve_in_process(data_dir, env, startup_timeout_s=900) as url:  # a busy 2-core machine
         yield url, key
@@ -75,6 +81,34 @@ def open_page(browser: object, service: tuple[str, str], width: int = 1200, heig
     page.get_by_role("button", name="Use this key").click()
     dialog.wait_for(state="hidden")
     return page
+
+
+def test_the_form_limits_come_from_config(browser: object, service: tuple[str, str]) -> None:
+    from playwright.sync_api import expect
+
+    url, _ = service
+    config = httpx.get(url + "/config", timeout=30).json()  # no key needed
+    assert config["question"]["max_length"] == 3500 and config["top_k"]["maximum"] == 40
+    page = open_page(browser, service)
+    assert page.evaluate("[...document.scripts].map((s) => [s.type, new URL(s.src).pathname])") == [
+        ["module", "/static/main.js"]
+    ]
+    question = page.locator("#question")
+    expect(question).to_have_attribute("maxlength", str(config["question"]["max_length"]))
+    for selector, limits in (("#top-k", config["top_k"]), ("#summarize-words", config["summary_words"])):
+        field = page.locator(selector)
+        expect(field).to_have_attribute("min", str(limits["minimum"]))
+        expect(field).to_have_attribute("max", str(limits["maximum"]))
+        expect(field).to_have_value(str(limits["default"]))
+    collection = page.locator("#upload-collection")
+    expect(collection).to_have_attribute("pattern", config["collection_name"]["pattern"])
+    expect(collection).to_have_value(config["collection_name"]["default"])
+    # The pattern compiles as the browser reads it (an invalid one would be ignored).
+    mismatch = "(value) => { const f = document.querySelector('#upload-collection'); f.value = value; return f.validity.patternMismatch; }"
+    assert [page.evaluate(mismatch, name) for name in ("coast", "team-a_1", "Coast", "-a", "a b")] == [
+        False, False, True, True, True,
+    ]  # fmt: skip
+    page.close()
 
 
 def test_ask_shows_the_streamed_answer_and_its_sources(browser: object, service: tuple[str, str]) -> None:
@@ -205,13 +239,15 @@ def test_the_page_and_the_api_docs_work_under_the_content_security_policy(
     from playwright.sync_api import expect
 
     url, key = service
+    assert httpx.get(url, timeout=30).headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     page, violations, requests = watched_page(browser, url)
     page.get_by_label("Key", exact=True).fill(key)
     page.get_by_role("button", name="Use this key").click()
     page.get_by_role("tab", name="Documents").click()
     expect(page.locator("#documents-table tbody tr").first).to_be_visible()
     page.close()
-    assert violations == []  # no inline script or style on the page
+    assert violations == []  # no inline script or style on the page; its modules load under script-src 'self'
+    assert {r.removeprefix(url) for r in requests} >= {"/static/main.js", "/static/api.js", "/config"}
 
     docs, violations, requests = watched_page(browser, url + "/docs")
     expect(docs.locator(".opblock").first).to_be_visible(timeout=30_000)  # Swagger UI, from our own files

@@ -355,7 +355,7 @@ def test_an_unexpected_error_gets_a_whole_500_and_a_clean_close(service: Service
 # --- hardening -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/static/app.js", "/health", "/documents", "/no-such-page", "/docs"])
+@pytest.mark.parametrize("path", ["/", "/static/main.js", "/health", "/documents", "/no-such-page", "/docs"])
 def test_security_headers_on_every_response(service: Service, path: str) -> None:
     response = httpx.get(service.url + path, timeout=30)  # no key: 401s and 404s get them too
     for name, value in SECURITY_HEADERS.items():
