@@ -14,7 +14,11 @@ from pydantic import TypeAdapter, ValidationError
 from api.app import WEB_DIR, create_app
 from api.schemas import AskRequest, CollectionName, SummarizeRequest
 from api.security_headers import CONTENT_SECURITY_POLICY
-from rag.collections.names import DEFAULT_COLLECTION, InvalidCollectionName, validate_collection_name
+from rag.collections.names import (
+    DEFAULT_COLLECTION,
+    InvalidCollectionName,
+    validate_collection_name,
+)
 from rag.generation.vllm_server import free_port
 from tests.conftest import make_settings
 
