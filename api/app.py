@@ -16,7 +16,17 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.observability import ObservabilityMiddleware
 from api.request_limits import BodyLimitMiddleware, body_limit_for
-from api.routes import ask, collections, config, documents, health, jobs, metrics, openai_compat, summarize
+from api.routes import (
+    ask,
+    collections,
+    config,
+    documents,
+    health,
+    jobs,
+    metrics,
+    openai_compat,
+    summarize,
+)
 from api.safe_json import JSONGuardMiddleware
 from api.security_headers import SecurityHeadersMiddleware
 from api.unhandled import UnhandledErrorMiddleware

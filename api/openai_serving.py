@@ -38,7 +38,7 @@ from api.openai_protocol import (
 from api.presenters import answer_response  # the /ask body: one shape for both APIs
 from api.schemas import MAX_TURN_CHARS, AskRequest, AskResponse
 from rag.access.api_keys import Principal
-from rag.answering.service import AnswerService, AnswerWithOmissions, PreparedAnswer
+from rag.answering.service import AnswerResult, AnswerService, PreparedAnswer
 from rag.generation.conversation import GenerationOptions
 from rag.types import Turn
 
@@ -107,22 +107,22 @@ def generation_options(request: ChatCompletionRequest) -> GenerationOptions:
     )
 
 
-def content_of(result: AnswerWithOmissions) -> str:
+def content_of(result: AnswerResult) -> str:
     answer = result.answer
     if answer.raw_answer.strip():
         return answer.raw_answer
     return NOT_ANSWERED.format(reason=answer.abstention_reason or "the model produced no answer")
 
 
-def extension(result: AnswerWithOmissions, question: str) -> AskResponse:
+def extension(result: AnswerResult, question: str) -> AskResponse:
     return answer_response(result, AskRequest(question=question))
 
 
-def _finish_reason(result: AnswerWithOmissions) -> str:
+def _finish_reason(result: AnswerResult) -> str:
     return "length" if result.usage.finish_reason == "length" else "stop"
 
 
-def _usage(result: AnswerWithOmissions) -> Usage:
+def _usage(result: AnswerResult) -> Usage:
     usage = result.usage
     return Usage(
         prompt_tokens=usage.prompt_tokens,
@@ -131,7 +131,7 @@ def _usage(result: AnswerWithOmissions) -> Usage:
     )
 
 
-def completion(result: AnswerWithOmissions, question: str, model: str) -> ChatCompletion:
+def completion(result: AnswerResult, question: str, model: str) -> ChatCompletion:
     message = ChatMessageOut(content=content_of(result), rag=extension(result, question))
     return ChatCompletion(
         id=f"chatcmpl-{uuid.uuid4().hex}",

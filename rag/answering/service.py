@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -50,13 +50,37 @@ NO_ANSWER = "the model produced no answer"
 
 
 @dataclass(frozen=True)
-class AnswerWithOmissions:
+class AnswerResult:
     answer: Answer
     omitted: tuple[RetrievedChunk, ...]
     support: tuple[SentenceSupport, ...] = ()
     per_question: tuple[str | None, ...] = ()  # answers split by number, for several questions
     conversation: ConversationUse = ConversationUse()
     usage: TokenUsage = TokenUsage()
+
+
+@dataclass(frozen=True)
+class RetrievalQuery:
+    """What one retrieval searches: each question, with the caller's options."""
+
+    questions: tuple[str, ...]
+    top_k: int
+    mode: RetrievalMode | None = None
+    filters: MetadataFilters | None = None
+    collection_names: tuple[str, ...] | None = None  # None: every collection
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    chunks: tuple[RetrievedChunk, ...]
+    relevance: float | None  # the best cosine similarity of a chunk to a question
+
+
+@dataclass(frozen=True)
+class FollowedConversation:
+    searched: tuple[str, ...]  # what retrieval searches: the questions, or a standalone rewrite
+    history: FittedHistory  # the earlier turns sent to the model
+    conversation: ConversationUse
 
 
 @dataclass
@@ -66,7 +90,7 @@ class PreparedAnswer:
     kept: list[PromptBlock]
     left_out: list[PromptBlock]
     prompt: str
-    abstained: AnswerWithOmissions | None = None
+    abstained: AnswerResult | None = None
     questions: list[str] = field(default_factory=list)
     history: FittedHistory = FittedHistory((), 0, 0)
     conversation: ConversationUse = ConversationUse()
@@ -101,7 +125,7 @@ class AnswerService:
         collection_names: Sequence[str] | None = None,
         history: Sequence[Turn] = (),
         options: GenerationOptions = GenerationOptions(),
-    ) -> AnswerWithOmissions:
+    ) -> AnswerResult:
         prepared = await self.prepare(question, top_k, mode, filters, collection_names, history, options)
         if prepared.abstained is not None:
             return prepared.abstained
@@ -160,58 +184,83 @@ class AnswerService:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         questions = [question] if isinstance(question, str) else list(question)
-        searched = list(questions)
         usage = StreamReport()
-        fitted, conversation = FittedHistory((), 0, 0), ConversationUse()
-        if history and len(questions) == 1:
-            self.budget.context_length = await self.llm.context_length(self.budget.context_length)
-            allowance = min(self.settings.max_history_tokens, self.budget.prompt_tokens // 2)
-            fitted = await anyio.to_thread.run_sync(fit_history, history, allowance, self.budget.count_tokens)
-            condensation = await self.condense(fitted, history, questions[0], usage)
-            searched = [condensation.question]
-            conversation = ConversationUse(
-                condensation.question, condensation.method, len(fitted.turns), fitted.dropped
-            )
+        followed = await self._follow_conversation(questions, history, usage)
+        if history and len(questions) == 1:  # a follow-up: its rewrite took this long
             timings["condense_ms"] = _ms_since(started)
-        with collect_stages() as retrieval_stages:
-            found = [
-                await anyio.to_thread.run_sync(
-                    self.retriever.retrieve_with_relevance, q, top_k, mode, filters, collection_names
-                )
-                for q in searched
-            ]
-        chunks = interleave([chunks for chunks, _ in found], top_k * len(questions))
-        scores = [score for _, score in found if score is not None]
-        relevance = max(scores) if scores else None
-        question = questions[0] if len(questions) == 1 else numbered_questions(questions)
+        query = RetrievalQuery(tuple(followed.searched), top_k, mode, filters, _names(collection_names))
+        retrieved = await self._retrieve(query, len(questions), timings)
         timings["retrieve_ms"] = round(_ms_since(started) - timings.get("condense_ms", 0.0), 2)
-        timings.update(retrieval_stages)  # embed_ms, filter_ms, dense_search_ms, keyword_search_ms, ...
-        threshold = self.retriever.settings.min_relevance
-        reason = None
-        if not chunks:
-            reason = NOTHING_RETRIEVED
-        elif relevance is not None and relevance < threshold:
-            reason = f"{NOTHING_RELEVANT} (best similarity {relevance:.2f} < {threshold:.2f})"
+        reason = self._abstention_reason(retrieved)
         if reason is not None:
-            abstained = AnswerWithOmissions(
-                _abstain(reason, timings), (), conversation=conversation, usage=_usage(usage)
+            abstained = AnswerResult(
+                _abstain(reason, timings), (), conversation=followed.conversation, usage=_usage(usage)
             )
             return PreparedAnswer(started, timings, [], [], "", abstained, questions)
-        blocks = build_blocks(chunks)
-        self.budget.context_length = await self.llm.context_length(self.budget.context_length)
-        kept, left_out = await anyio.to_thread.run_sync(
-            self.budget.fit, blocks, render_block, question_instruction(question, self.template), fitted.tokens
-        )
-        prompt = contextual_prompt(kept, question, self.template)
-        timings["prompt_ms"] = round(
-            _ms_since(started) - timings["retrieve_ms"] - timings.get("condense_ms", 0.0), 2
-        )
+        instruction_question = questions[0] if len(questions) == 1 else numbered_questions(questions)
+        kept, left_out, prompt = await self._fit_prompt(retrieved.chunks, instruction_question, followed.history)
+        timings["prompt_ms"] = round(_ms_since(started) - timings["retrieve_ms"] - timings.get("condense_ms", 0.0), 2)
         record_stage("prompt", timings["prompt_ms"] / 1000)
         return PreparedAnswer(
             started, timings, kept, left_out, prompt, questions=questions,
-            history=fitted, conversation=conversation, options=options, usage=usage,
+            history=followed.history, conversation=followed.conversation, options=options, usage=usage,
             passages_embedded=self._embed_passages_meanwhile(kept),
         )  # fmt: skip
+
+    async def model_budget(self) -> ContextBudget:
+        """The budget for the served model's window (asked of the server once, then cached)."""
+        length = await self.llm.context_length(self.budget.context_length)
+        if length != self.budget.context_length:
+            self.budget = replace(self.budget, context_length=length)
+        return self.budget
+
+    async def _follow_conversation(
+        self, questions: list[str], history: Sequence[Turn], usage: StreamReport
+    ) -> FollowedConversation:
+        """What retrieval searches, and the earlier turns that go to the model: with history
+        (one question only), a standalone rewrite of the question and the newest turns that fit."""
+        if not history or len(questions) != 1:
+            return FollowedConversation(tuple(questions), FittedHistory((), 0, 0), ConversationUse())
+        budget = await self.model_budget()
+        allowance = min(self.settings.max_history_tokens, budget.prompt_tokens // 2)
+        fitted = await anyio.to_thread.run_sync(fit_history, history, allowance, budget.count_tokens)
+        condensation = await self.condense(fitted, history, questions[0], usage)
+        conversation = ConversationUse(condensation.question, condensation.method, len(fitted.turns), fitted.dropped)
+        return FollowedConversation((condensation.question,), fitted, conversation)
+
+    async def _retrieve(self, query: RetrievalQuery, question_count: int, timings: dict[str, float]) -> Retrieved:
+        """The chunks of every searched question, interleaved, and the best relevance found."""
+        with collect_stages() as retrieval_stages:
+            found = [
+                await anyio.to_thread.run_sync(
+                    self.retriever.retrieve_with_relevance, q, query.top_k, query.mode, query.filters,
+                    query.collection_names,
+                )  # fmt: skip
+                for q in query.questions
+            ]
+        timings.update(retrieval_stages)  # embed_ms, filter_ms, dense_search_ms, keyword_search_ms, ...
+        chunks = interleave([chunks for chunks, _ in found], query.top_k * question_count)
+        scores = [score for _, score in found if score is not None]
+        return Retrieved(tuple(chunks), max(scores) if scores else None)
+
+    def _abstention_reason(self, retrieved: Retrieved) -> str | None:
+        """Why the model is not asked at all: nothing retrieved, or nothing relevant enough."""
+        threshold = self.retriever.settings.min_relevance
+        if not retrieved.chunks:
+            return NOTHING_RETRIEVED
+        if retrieved.relevance is not None and retrieved.relevance < threshold:
+            return f"{NOTHING_RELEVANT} (best similarity {retrieved.relevance:.2f} < {threshold:.2f})"
+        return None
+
+    async def _fit_prompt(
+        self, chunks: Sequence[RetrievedChunk], question: str, history: FittedHistory
+    ) -> tuple[list[PromptBlock], list[PromptBlock], str]:
+        """The blocks that fit the model's window (best first), those left out, and the prompt."""
+        budget = await self.model_budget()
+        kept, left_out = await anyio.to_thread.run_sync(
+            budget.fit, build_blocks(chunks), render_block, question_instruction(question, self.template), history.tokens
+        )
+        return kept, left_out, contextual_prompt(kept, question, self.template)
 
     def _embed_passages_meanwhile(self, kept: list[PromptBlock]) -> asyncio.Task[None] | None:
         """Start embedding the sent passages' sentences for attribution, to run while the model
@@ -229,7 +278,7 @@ class AnswerService:
 
         return asyncio.create_task(embed())
 
-    async def finish(self, prepared: PreparedAnswer, text: str) -> AnswerWithOmissions:
+    async def finish(self, prepared: PreparedAnswer, text: str) -> AnswerResult:
         """Parse the model's text: answer body, verified citations, sentence support, abstention."""
         text = text.strip()
         parsed = parse_answer(text)
@@ -260,9 +309,13 @@ class AnswerService:
         per_question: tuple[str | None, ...] = ()
         if len(prepared.questions) > 1:
             per_question = tuple(split_numbered_answers(parsed.body, len(prepared.questions)))
-        return AnswerWithOmissions(
+        return AnswerResult(
             answer, omitted, tuple(support), per_question, prepared.conversation, _usage(prepared.usage)
         )
+
+
+def _names(collection_names: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if collection_names is None else tuple(collection_names)
 
 
 def _abstain(reason: str, timings: dict[str, float]) -> Answer:

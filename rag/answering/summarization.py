@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.config import LLMSettings
 from rag.generation.context_budget import ContextBudget
@@ -72,7 +72,7 @@ class Summarizer:
 
     async def final_prompt(self, text: str, words: int) -> tuple[str, tuple[str, ...], int]:
         """The prompt whose answer is the summary, after as many map rounds as the text needs."""
-        self.budget.context_length = await self.llm.context_length(self.budget.context_length)
+        await self.model_budget()
         prompts: list[str] = []
         pieces = [text]
         for round_number in range(1, MAX_ROUNDS + 1):
@@ -85,6 +85,13 @@ class Summarizer:
             pieces = list(await asyncio.gather(*(self._generate(p, words) for p in piece_prompts)))
         final = summarization_prompt("\n\n".join(pieces), words)
         return final, (*prompts, final), MAX_ROUNDS + 1
+
+    async def model_budget(self) -> ContextBudget:
+        """The budget for the served model's window (asked of the server once, then cached)."""
+        length = await self.llm.context_length(self.budget.context_length)
+        if length != self.budget.context_length:
+            self.budget = replace(self.budget, context_length=length)
+        return self.budget
 
     def _answer_tokens(self, words: int) -> int:
         return min(int(words * TOKENS_PER_WORD) + 32, self.settings.max_summary_tokens)

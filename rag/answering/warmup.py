@@ -73,7 +73,7 @@ async def warm_up(answers: AnswerService) -> WarmUpReport:
     llm_ready = False
     with anyio.move_on_after(LLM_WARM_UP_TIMEOUT_S) as deadline:
         try:
-            answers.budget.context_length = await answers.llm.context_length(answers.budget.context_length)
+            await answers.model_budget()
             await answers.llm.generate(WARM_UP_QUESTION, answers.settings.system_prompt, 1, 0.0)
             llm_ready = True
         except LLMError as exc:

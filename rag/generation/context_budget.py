@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from rag.types import PromptBlock
@@ -43,11 +44,14 @@ def tokenizer_counter(tokenizer_dir: Path | None) -> TokenCount:
     return count
 
 
+@dataclass(frozen=True)
 class ContextBudget:
-    def __init__(self, count_tokens: TokenCount, context_length: int, answer_tokens: int) -> None:
-        self.count_tokens = count_tokens
-        self.context_length = context_length
-        self.answer_tokens = answer_tokens
+    """The model's window split between prompt and answer. Immutable: a service that learns
+    the served model's window holds a replaced copy, never changes one it shares."""
+
+    count_tokens: TokenCount
+    context_length: int
+    answer_tokens: int
 
     @property
     def prompt_tokens(self) -> int:

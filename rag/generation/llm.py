@@ -81,8 +81,8 @@ class OpenAICompatibleLLM:
         return self._context_length
 
     async def warm_up(self) -> None:
-        """Learns the served model and its context window now, not on the first question."""
-        await self.context_length(0)
+        """Learns the served model now, not on the first question."""
+        await self.model()
 
     async def ready(self) -> bool:
         try:

@@ -13,7 +13,7 @@ import pytest
 from indexer.pipeline import Indexer
 from rag.answering.attribution import SentenceSupport, attribute, sentences
 from rag.answering.sentence_vectors import SentenceVectorCache
-from rag.answering.service import AnswerService, AnswerWithOmissions
+from rag.answering.service import AnswerService, AnswerResult
 from rag.collections.store import CollectionStore
 from rag.generation.context_budget import ContextBudget, estimate_tokens
 from rag.generation.llm import OpenAICompatibleLLM
@@ -152,7 +152,7 @@ def test_the_service_embeds_the_passages_while_the_model_writes(tmp_path: Path, 
         Retriever(store, settings.retrieval), llm, settings.llm, ContextBudget(estimate_tokens, 4096, 384), cache
     )
 
-    async def answer() -> tuple[list[PromptBlock], str, int, AnswerWithOmissions]:
+    async def answer() -> tuple[list[PromptBlock], str, int, AnswerResult]:
         prepared = await service.prepare(QUESTIONS[0], 4)
         assert prepared.passages_embedded is not None and prepared.kept
         await prepared.passages_embedded
