@@ -1,4 +1,5 @@
-"""Shared fixtures: real embedder, real SQLite/PostgreSQL, real vLLM on the tiny model."""
+"""Shared fixtures: real embedder, real SQLite/PostgreSQL, real vLLM on the tiny model, and a
+scripted OpenAI-compatible model server for the answer paths the tiny model never takes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rag.config import Settings
 from rag.embedding.embedder import SentenceTransformersEmbedder
 from rag.embedding.factory import make_embedder
 from rag.protocols import Embedder
+from tests.fake_model_server import FakeModelServer
 from tests.model_server import SharedModelServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,6 +81,27 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedMod
     SHARED_MODEL_SERVER.start(tmp_path_factory.mktemp("model-server"))
     yield SHARED_MODEL_SERVER
     SHARED_MODEL_SERVER.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_model_server() -> Iterator[FakeModelServer]:
+    """One scripted model server for the session (tests/fake_model_server.py); use ``fake_model``."""
+    server = FakeModelServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_model(fake_model_server: FakeModelServer) -> Iterator[FakeModelServer]:
+    """The scripted model server with an empty queue and no recorded requests; a reply the
+    test scripted but the service never asked for fails the test."""
+    fake_model_server.reset()
+    yield fake_model_server
+    left, errors = fake_model_server.pending, list(fake_model_server.errors)
+    fake_model_server.reset()
+    assert not errors, f"a scripted reply of the fake model server failed: {errors}"
+    assert left == 0, f"{left} scripted replies of the fake model server were never requested"
 
 
 @pytest.fixture(scope="session")
