@@ -13,7 +13,11 @@ from collections.abc import Sequence
 from rag.types import RetrievedChunk
 
 MAX_QUESTIONS = 10
-_NUMBERED = re.compile(r"^\s*(?:\*\*)?(?:answer\s*)?(\d{1,2})[.):]\s*(?:\*\*)?\s*", re.IGNORECASE | re.MULTILINE)
+# "**3.** text" loses its bold number; "3. **text**" keeps its bold answer (closing ** only
+# after an opening one).
+_NUMBERED = re.compile(
+    r"^\s*(?P<bold>\*\*)?(?:answer\s*)?(?P<number>\d{1,2})[.):]\s*(?(bold)\*\*)\s*", re.IGNORECASE | re.MULTILINE
+)
 
 
 def numbered_questions(questions: Sequence[str]) -> str:
@@ -24,7 +28,7 @@ def numbered_questions(questions: Sequence[str]) -> str:
 
 def split_numbered_answers(body: str, count: int) -> list[str | None]:
     answers: list[str | None] = [None] * count
-    marks = [(int(m.group(1)), m.start(), m.end()) for m in _NUMBERED.finditer(body)]
+    marks = [(int(m.group("number")), m.start(), m.end()) for m in _NUMBERED.finditer(body)]
     for position, (number, _, end) in enumerate(marks):
         stop = marks[position + 1][1] if position + 1 < len(marks) else len(body)
         if 1 <= number <= count and answers[number - 1] is None:

@@ -13,7 +13,7 @@ import pytest
 from indexer.pipeline import Indexer
 from rag.answering.attribution import SentenceSupport, attribute, sentences
 from rag.answering.sentence_vectors import SentenceVectorCache
-from rag.answering.service import AnswerService, AnswerResult
+from rag.answering.service import AnswerResult, AnswerService
 from rag.collections.store import CollectionStore
 from rag.generation.context_budget import ContextBudget, estimate_tokens
 from rag.generation.llm import OpenAICompatibleLLM

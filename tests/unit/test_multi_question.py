@@ -28,3 +28,8 @@ def test_interleave_takes_turns_and_drops_repeats() -> None:
 
     merged = interleave([[chunk(1), chunk(2), chunk(3)], [chunk(2), chunk(4)]], limit=4)
     assert [c.chunk_id for c in merged] == [1, 2, 4, 3]
+
+
+def test_a_bold_answer_keeps_its_bold_and_a_bold_number_loses_it() -> None:
+    body = "1. **The tower is 32 metres tall.**\n**2.** Apples ripen in autumn."
+    assert split_numbered_answers(body, 2) == ["**The tower is 32 metres tall.**", "Apples ripen in autumn."]
