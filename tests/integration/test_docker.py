@@ -47,3 +47,14 @@ def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
     dockerfile = (REPO_ROOT / "docker" / "Dockerfile").read_text()
     assert "FROM python:3.11-slim" in dockerfile
     assert "\nUSER rag\n" in dockerfile and "HEALTHCHECK" in dockerfile and "/health" in dockerfile
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """A package added to the layout (pyproject's package list) but not copied breaks the image."""
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    packages = [name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    dockerfile = (REPO_ROOT / "docker" / "Dockerfile").read_text()
+    missing = [name for name in packages if f"COPY {name} ./{name}" not in dockerfile]
+    assert packages and not missing, f"docker/Dockerfile does not copy {missing}"
