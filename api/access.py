@@ -13,7 +13,9 @@ from rag.retrieval.filters import FilterError, filter_clause
 from rag.storage.models import Document
 
 
-def check_retrieval_options(container: Container, top_k: int | None, filters: dict[str, Any] | None) -> int:
+def check_retrieval_options(
+    container: Container, top_k: int | None, filters: dict[str, Any] | None
+) -> int:
     """The top_k to use; a top_k over the limit or a bad filter is an invalid request."""
     limits = container.settings.retrieval
     top_k = top_k or limits.default_top_k
@@ -27,7 +29,9 @@ def check_retrieval_options(container: Container, top_k: int | None, filters: di
     return top_k
 
 
-def visible_document(container: Container, principal: Principal, document_id: int) -> tuple[Document, str, int]:
+def visible_document(
+    container: Container, principal: Principal, document_id: int
+) -> tuple[Document, str, int]:
     """The document, its collection's name and its chunk count; 404 if this key may not see it."""
     names = {i: name for name, i in container.catalog.collection_ids().items()}
     with container.catalog.session() as repo:

@@ -66,7 +66,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings.api))
     app.add_middleware(ObservabilityMiddleware, request_timeout_s=settings.api.request_timeout_s)
     app.add_middleware(SecurityHeadersMiddleware)
-    for module in (ask, summarize, documents, jobs, collections, config, health, metrics, openai_compat):
+    for module in (
+        ask,
+        summarize,
+        documents,
+        jobs,
+        collections,
+        config,
+        health,
+        metrics,
+        openai_compat,
+    ):
         app.include_router(module.router)
     app.include_router(documents.upload_router)
     if settings.api.docs:

@@ -58,7 +58,9 @@ class Container:
             self._tasks.append(asyncio.create_task(self._restart_when_dead(self.embedded)))
         for job_id in self.jobs.pending():
             self._job_queue.put_nowait(job_id)
-        for _ in range(self.settings.api.ingestion_workers):  # one slow upload holds one worker only
+        for _ in range(
+            self.settings.api.ingestion_workers
+        ):  # one slow upload holds one worker only
             self._tasks.append(asyncio.create_task(self._run_jobs()))
 
     def enqueue_job(self, job_id: str) -> None:
@@ -75,7 +77,9 @@ class Container:
                 logger.exception("ingestion job %s crashed the worker step", job_id)
                 continue
             if outcome is not None and outcome.status == QUEUED:
-                loop.call_later(RETRY_DELAY_S * outcome.attempts, self._job_queue.put_nowait, job_id)
+                loop.call_later(
+                    RETRY_DELAY_S * outcome.attempts, self._job_queue.put_nowait, job_id
+                )
 
     async def _restart_when_dead(self, server: EmbeddedVLLMServer) -> None:
         while True:
@@ -114,7 +118,9 @@ async def build_container(settings: Settings) -> Container:
         embedder = make_embedder(settings.embedding, settings.model_cache_dir)
         catalog = await anyio.to_thread.run_sync(CollectionCatalog, settings, embedder)
         if embedded:
-            await anyio.to_thread.run_sync(embedded.wait_ready, settings.llm.embedded_startup_timeout_s)
+            await anyio.to_thread.run_sync(
+                embedded.wait_ready, settings.llm.embedded_startup_timeout_s
+            )
     except BaseException:
         if embedded:
             embedded.stop()
@@ -129,20 +135,30 @@ async def build_container(settings: Settings) -> Container:
     )
     tokenizer_dir = settings.llm.tokenizer or (str(embedded.model_dir) if embedded else "")
     count_tokens = tokenizer_counter(Path(tokenizer_dir) if tokenizer_dir else None)
-    budget = ContextBudget(count_tokens, settings.llm.context_length, settings.llm.max_answer_tokens)
+    budget = ContextBudget(
+        count_tokens, settings.llm.context_length, settings.llm.max_answer_tokens
+    )
     reranker = (
-        CrossEncoderReranker(settings.retrieval.reranker_model) if settings.retrieval.reranker_model else None
+        CrossEncoderReranker(settings.retrieval.reranker_model)
+        if settings.retrieval.reranker_model
+        else None
     )
     container = Container(
         settings=settings,
         catalog=catalog,
         keys=ApiKeyStore(catalog.shared.sessions),
         jobs=IngestionJobs(
-            catalog, settings.data_dir / "uploads", settings.api.job_lock_wait_s, settings.api.job_max_attempts
+            catalog,
+            settings.data_dir / "uploads",
+            settings.api.job_lock_wait_s,
+            settings.api.job_max_attempts,
         ),
         llm=llm,
         answers=AnswerService(
-            Retriever(catalog, settings.retrieval, reranker), llm, settings.llm, budget,
+            Retriever(catalog, settings.retrieval, reranker),
+            llm,
+            settings.llm,
+            budget,
             SentenceVectorCache(settings.retrieval.attribution_cache_passages),
         ),  # fmt: skip
         summarizer=Summarizer(llm, settings.llm, budget),

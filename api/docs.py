@@ -40,4 +40,6 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> FileResponse:
-        return FileResponse(DOCS_PAGES / "redoc.html", headers={"content-security-policy": REDOC_CSP})
+        return FileResponse(
+            DOCS_PAGES / "redoc.html", headers={"content-security-policy": REDOC_CSP}
+        )

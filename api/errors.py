@@ -46,16 +46,28 @@ logger = logging.getLogger(__name__)
 INTERNAL_ERROR_MESSAGE = "internal server error; see the service log"
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, not UTF-8, broken form)"},
+    400: {
+        "model": ErrorResponse,
+        "description": "The body could not be parsed (not JSON, not UTF-8, broken form)",
+    },
     401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one"},
     403: {"model": ErrorResponse, "description": "The API key may not do this"},
     404: {"model": ErrorResponse, "description": "Not found"},
-    413: {"model": ErrorResponse, "description": "The request body is larger than allowed (refused before it is read)"},
+    413: {
+        "model": ErrorResponse,
+        "description": "The request body is larger than allowed (refused before it is read)",
+    },
     422: {"model": ErrorResponse, "description": "Invalid request"},
     500: {"model": ErrorResponse, "description": "Internal error"},
     502: {"model": ErrorResponse, "description": "The model server gave an unusable answer"},
-    503: {"model": ErrorResponse, "description": "The model server or the service is not available; see Retry-After"},
-    504: {"model": ErrorResponse, "description": "The request took longer than the configured limit"},
+    503: {
+        "model": ErrorResponse,
+        "description": "The model server or the service is not available; see Retry-After",
+    },
+    504: {
+        "model": ErrorResponse,
+        "description": "The request took longer than the configured limit",
+    },
 }
 
 
@@ -91,17 +103,40 @@ class ErrorKind:
 ERROR_TABLE: tuple[tuple[type[Exception], ErrorKind], ...] = (
     (PayloadTooLarge, ErrorKind(413, "payload_too_large", "invalid_request_error")),
     (InvalidRequest, ErrorKind(422, "invalid_request", "invalid_request_error", openai_status=400)),
-    (MetadataLimitError, ErrorKind(422, "invalid_request", "invalid_request_error", openai_status=400)),
-    (AuthenticationError, ErrorKind(401, "unauthorized", "authentication_error", openai_code="invalid_api_key")),
+    (
+        MetadataLimitError,
+        ErrorKind(422, "invalid_request", "invalid_request_error", openai_status=400),
+    ),
+    (
+        AuthenticationError,
+        ErrorKind(401, "unauthorized", "authentication_error", openai_code="invalid_api_key"),
+    ),
     (ForbiddenError, ErrorKind(403, "forbidden", "permission_error")),
-    (ModelNotFound, ErrorKind(404, "not_found", "invalid_request_error", openai_code="model_not_found", openai_param="model")),
+    (
+        ModelNotFound,
+        ErrorKind(
+            404,
+            "not_found",
+            "invalid_request_error",
+            openai_code="model_not_found",
+            openai_param="model",
+        ),
+    ),
     (NotFoundError, ErrorKind(404, "not_found", "invalid_request_error", openai_code="not_found")),
-    (LLMUnavailableError, ErrorKind(503, "llm_unavailable", "server_error", openai_code="llm_unavailable")),
+    (
+        LLMUnavailableError,
+        ErrorKind(503, "llm_unavailable", "server_error", openai_code="llm_unavailable"),
+    ),
     (LLMResponseError, ErrorKind(502, "llm_error", "server_error", openai_code="llm_error")),
     (ConfigurationError, ErrorKind(500, "configuration_error", "server_error")),
     (IndexMismatchError, ErrorKind(500, "configuration_error", "server_error")),
 )
-_HTTP_KINDS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_KINDS = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 _INTERNAL = ErrorKind(500, "internal_error", "server_error", openai_code="internal_error")
 
 
@@ -128,8 +163,17 @@ class ApiError:
 
     def openai_response(self) -> JSONResponse:
         row = self.row
-        body = {"error": {"message": self.message, "type": row.openai_type, "param": self.param or row.openai_param, "code": row.openai_code}}
-        return JSONResponse(body, status_code=row.openai_status or row.status, headers=self.headers or None)
+        body = {
+            "error": {
+                "message": self.message,
+                "type": row.openai_type,
+                "param": self.param or row.openai_param,
+                "code": row.openai_code,
+            }
+        }
+        return JSONResponse(
+            body, status_code=row.openai_status or row.status, headers=self.headers or None
+        )
 
 
 def describe(exc: Exception) -> ApiError:
@@ -142,7 +186,9 @@ def describe(exc: Exception) -> ApiError:
         return ApiError(row, str(exc.detail), headers=dict(getattr(exc, "headers", None) or {}))
     for cls, row in ERROR_TABLE:
         if isinstance(exc, cls):
-            return ApiError(row, _message(exc), param=getattr(exc, "param", None), headers=_headers(exc))
+            return ApiError(
+                row, _message(exc), param=getattr(exc, "param", None), headers=_headers(exc)
+            )
     return ApiError(_INTERNAL, INTERNAL_ERROR_MESSAGE)
 
 
@@ -164,7 +210,11 @@ def _headers(exc: Exception) -> dict[str, str]:
 
 def _validation_error(exc: RequestValidationError) -> ApiError:
     details = [
-        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+        {
+            "loc": list(error.get("loc", ())),
+            "msg": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
         for error in exc.errors()
     ]
     summary = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
@@ -173,7 +223,9 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     return ApiError(row, summary or "invalid request", details, param=".".join(first) or None)
 
 
-def error_json(status: int, kind: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_json(
+    status: int, kind: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The service's error body for errors raised outside a route (the ASGI middlewares)."""
     body = {"error": {"type": kind, "message": message, "details": details}}
     return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)

@@ -29,7 +29,9 @@ logger = logging.getLogger("rag.access")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 
-REQUESTS = Counter("rag_http_requests_total", "HTTP requests by route and status.", ["method", "route", "status"])
+REQUESTS = Counter(
+    "rag_http_requests_total", "HTTP requests by route and status.", ["method", "route", "status"]
+)
 REQUEST_SECONDS = Histogram(
     "rag_http_request_duration_seconds",
     "Time to the end of the response, by route.",
@@ -103,7 +105,10 @@ class ObservabilityMiddleware:
                 status = message["status"]
                 response_started = True
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
                 if deadline is not None:
                     deadline.reschedule(None)  # a started response (a stream) may run on
             await send(message)
@@ -117,7 +122,9 @@ class ObservabilityMiddleware:
                 raise
             status = 504
             response = error_json(
-                504, "timeout", f"the request took longer than {self.request_timeout_s:g} s and was stopped"
+                504,
+                "timeout",
+                f"the request took longer than {self.request_timeout_s:g} s and was stopped",
             )
             response.headers["x-request-id"] = request_id
             await response(scope, receive, send)

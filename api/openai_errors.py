@@ -27,11 +27,17 @@ logger = logging.getLogger(__name__)
 OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": OpenAIErrorResponse, "description": "Invalid request (OpenAI's error shape)"},
     401: {"model": OpenAIErrorResponse, "description": "No API key, or an unknown or revoked one"},
-    404: {"model": OpenAIErrorResponse, "description": "No such model (or a collection the key may not see)"},
+    404: {
+        "model": OpenAIErrorResponse,
+        "description": "No such model (or a collection the key may not see)",
+    },
     413: {"model": OpenAIErrorResponse, "description": "The request body is too large"},
     500: {"model": OpenAIErrorResponse, "description": "Internal error"},
     502: {"model": OpenAIErrorResponse, "description": "The model server gave an unusable answer"},
-    503: {"model": OpenAIErrorResponse, "description": "The model server is not available; see Retry-After"},
+    503: {
+        "model": OpenAIErrorResponse,
+        "description": "The model server is not available; see Retry-After",
+    },
 }
 
 

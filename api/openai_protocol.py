@@ -67,19 +67,31 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(
-        default=None, ge=0, le=2, description="Capped at the service's limit for contextual answers (0.3)."
+        default=None,
+        ge=0,
+        le=2,
+        description="Capped at the service's limit for contextual answers (0.3).",
     )
     max_tokens: int | None = Field(
-        default=None, ge=1, description="Capped at the service's answer budget (RAG_LLM__MAX_ANSWER_TOKENS)."
+        default=None,
+        ge=1,
+        description="Capped at the service's answer budget (RAG_LLM__MAX_ANSWER_TOKENS).",
     )
-    max_completion_tokens: int | None = Field(default=None, ge=1, description="Newer name of max_tokens.")
+    max_completion_tokens: int | None = Field(
+        default=None, ge=1, description="Newer name of max_tokens."
+    )
     stop: str | list[str] | None = Field(default=None, description="Up to 4 more stop sequences.")
     n: int | None = Field(default=None, ge=1, le=1, description="Only one choice is generated.")
     # Retrieval options (extension fields; the openai SDK sends them with `extra_body`).
     top_k: int | None = Field(default=None, ge=1, description="How many chunks to retrieve.")
-    filters: dict[str, Any] | None = Field(default=None, description="Metadata filters, as on POST /ask.")
+    filters: dict[str, Any] | None = Field(
+        default=None, description="Metadata filters, as on POST /ask."
+    )
     collections: list[CollectionName] | None = Field(
-        default=None, min_length=1, max_length=20, description="Collections to search (with model `rag`)."
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="Collections to search (with model `rag`).",
     )
     mode: RetrievalMode | None = None
 
@@ -87,7 +99,9 @@ class ChatCompletionRequest(BaseModel):
 class ChatMessageOut(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
-    rag: AskResponse = Field(description="Sources, citations, answerable, ... (this service's extension).")
+    rag: AskResponse = Field(
+        description="Sources, citations, answerable, ... (this service's extension)."
+    )
 
 
 class Choice(BaseModel):

@@ -52,7 +52,11 @@ def model_list(principal: Principal, created: dict[str, datetime], started: int)
     names = principal.visible(sorted(created))
     cards = [ModelCard(id=ALL_COLLECTIONS_MODEL, created=started, owned_by=OWNED_BY)]
     cards += [
-        ModelCard(id=f"{COLLECTION_MODEL_PREFIX}{name}", created=int(created[name].timestamp()), owned_by=OWNED_BY)
+        ModelCard(
+            id=f"{COLLECTION_MODEL_PREFIX}{name}",
+            created=int(created[name].timestamp()),
+            owned_by=OWNED_BY,
+        )
         for name in names
     ]
     return ModelList(data=cards)
@@ -65,8 +69,14 @@ def collections_for(
     if model == ALL_COLLECTIONS_MODEL:
         return visible_collections(principal, existing, requested)
     name = model.removeprefix(COLLECTION_MODEL_PREFIX)
-    if not model.startswith(COLLECTION_MODEL_PREFIX) or name not in existing or not principal.can_see(name):
-        raise ModelNotFound(f"the model {model!r} does not exist; GET /v1/models lists the models of this key")
+    if (
+        not model.startswith(COLLECTION_MODEL_PREFIX)
+        or name not in existing
+        or not principal.can_see(name)
+    ):
+        raise ModelNotFound(
+            f"the model {model!r} does not exist; GET /v1/models lists the models of this key"
+        )
     if requested is not None and list(dict.fromkeys(requested)) != [name]:
         raise InvalidRequest(
             f"collections must be left out with model {model!r} (it searches {name!r} only); "
@@ -76,15 +86,21 @@ def collections_for(
     return [name]
 
 
-def conversation_of(request: ChatCompletionRequest, max_question_chars: int) -> tuple[str, list[Turn]]:
+def conversation_of(
+    request: ChatCompletionRequest, max_question_chars: int
+) -> tuple[str, list[Turn]]:
     """The question (last message) and the earlier user and assistant turns."""
     turns: list[Turn] = []
     for position, message in enumerate(request.messages):
         if message.role in ("tool", "function"):
-            raise InvalidRequest(f"messages.{position}: {message.role} messages are not supported", "messages")
+            raise InvalidRequest(
+                f"messages.{position}: {message.role} messages are not supported", "messages"
+            )
         text = message.text()
         if len(text) > MAX_TURN_CHARS:
-            raise InvalidRequest(f"messages.{position}: longer than {MAX_TURN_CHARS} characters", "messages")
+            raise InvalidRequest(
+                f"messages.{position}: longer than {MAX_TURN_CHARS} characters", "messages"
+            )
         if message.role in ("user", "assistant"):
             turns.append(Turn(message.role, text))
     last = request.messages[-1]
@@ -92,7 +108,9 @@ def conversation_of(request: ChatCompletionRequest, max_question_chars: int) -> 
         raise InvalidRequest("the last message must be the user's question, with text", "messages")
     question = turns.pop().content
     if len(question) > max_question_chars:
-        raise InvalidRequest(f"the question is longer than {max_question_chars} characters", "messages")
+        raise InvalidRequest(
+            f"the question is longer than {max_question_chars} characters", "messages"
+        )
     return question, turns
 
 
@@ -149,10 +167,14 @@ async def chunks(
     chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def event(choices: list[ChunkChoice], usage: Usage | None = None) -> str:
-        body = ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=choices, usage=usage)
+        body = ChatCompletionChunk(
+            id=chunk_id, created=created, model=model, choices=choices, usage=usage
+        )
         data = body.model_dump(mode="json")
         for choice in data["choices"]:
-            choice["delta"] = {key: value for key, value in choice["delta"].items() if value is not None}
+            choice["delta"] = {
+                key: value for key, value in choice["delta"].items() if value is not None
+            }
         if not include_usage:
             data.pop("usage")
         return f"data: {json.dumps(data)}\n\n"

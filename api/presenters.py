@@ -32,7 +32,8 @@ def answer_response(result: AnswerResult, request: AskRequest) -> AskResponse:
         sources=[_source(chunk) for chunk in answer.sources],
         citations=[_citation(citation) for citation in answer.citations],
         unverified_citations=[
-            UnverifiedCitationOut(cited_lines=list(item.cited_lines)) for item in answer.unverified_citations
+            UnverifiedCitationOut(cited_lines=list(item.cited_lines))
+            for item in answer.unverified_citations
         ],
         omitted_chunk_ids=[i for chunk in result.omitted for i in chunk.chunk_ids],
         supporting_sentences=[_support(item) for item in result.support],
@@ -50,7 +51,9 @@ def _per_question(result: AnswerResult, request: AskRequest) -> list[QuestionAns
     if request.questions is None:
         return None
     texts = result.per_question or (None,) * len(request.questions)
-    return [QuestionAnswer(question=q, answer=a) for q, a in zip(request.questions, texts, strict=True)]
+    return [
+        QuestionAnswer(question=q, answer=a) for q, a in zip(request.questions, texts, strict=True)
+    ]
 
 
 def _source(chunk: RetrievedChunk) -> Source:

@@ -40,13 +40,21 @@ def json_body_limit(api: APISettings) -> int:
 
 
 def body_limit_for(api: APISettings) -> Callable[[Scope], int]:
-    upload, encoded, other = upload_body_limit(api), upload_body_limit(api, urlencoded=True), json_body_limit(api)
+    upload, encoded, other = (
+        upload_body_limit(api),
+        upload_body_limit(api, urlencoded=True),
+        json_body_limit(api),
+    )
 
     def limit(scope: Scope) -> int:
         if scope["method"] != "POST" or scope["path"].rstrip("/") != "/documents":
             return other
         content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
-        return encoded if content_type.lower().startswith(b"application/x-www-form-urlencoded") else upload
+        return (
+            encoded
+            if content_type.lower().startswith(b"application/x-www-form-urlencoded")
+            else upload
+        )
 
     return limit
 
@@ -60,7 +68,9 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(
-            413, f"the request body is larger than {_megabytes(limit)}", headers={"connection": "close"}
+            413,
+            f"the request body is larger than {_megabytes(limit)}",
+            headers={"connection": "close"},
         )
 
 

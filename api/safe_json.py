@@ -61,7 +61,9 @@ def _finite_float(text: str) -> float:
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > _MAX_INT_DIGITS:
-        raise UnsafeJSON(f"a number of {len(text.lstrip('-'))} digits is out of range (at most {_MAX_INT_DIGITS})")
+        raise UnsafeJSON(
+            f"a number of {len(text.lstrip('-'))} digits is out of range (at most {_MAX_INT_DIGITS})"
+        )
     return int(text)
 
 
@@ -85,7 +87,9 @@ def _check_text(value: Any) -> None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise UnsafeJSON("it holds an escaped lone surrogate (\\ud800-\\udfff), which is not text") from exc
+                raise UnsafeJSON(
+                    "it holds an escaped lone surrogate (\\ud800-\\udfff), which is not text"
+                ) from exc
 
 
 def loads_bounded(raw: str | bytes, max_depth: int) -> Any:
@@ -93,7 +97,9 @@ def loads_bounded(raw: str | bytes, max_depth: int) -> Any:
     surrogates (``UnsafeJSON``); syntax errors are ``json.JSONDecodeError`` as usual."""
     text = raw.decode(json.detect_encoding(raw)) if isinstance(raw, bytes) else raw
     check_depth(text, max_depth)
-    value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+    value = json.loads(
+        text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
+    )
     if _SURROGATE_ESCAPE.search(text):
         _check_text(value)
     return value
@@ -120,7 +126,11 @@ class JSONGuardMiddleware:
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or not _is_json(scope):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or not _is_json(scope)
+        ):
             await self.app(scope, receive, send)
             return
         messages: list[Message] = []

@@ -68,8 +68,12 @@ class AskRequest(StrictModel):
         max_length=10,
         description="Several questions instead of one: sent in one instruction block, answered per question.",
     )
-    top_k: int | None = Field(default=None, ge=1, description="How many chunks to retrieve (default from settings).")
-    include_prompt: bool = Field(default=False, description="Return the exact prompt sent to the model.")
+    top_k: int | None = Field(
+        default=None, ge=1, description="How many chunks to retrieve (default from settings)."
+    )
+    include_prompt: bool = Field(
+        default=False, description="Return the exact prompt sent to the model."
+    )
     stream: bool = Field(
         default=False,
         description="Answer as server-sent events: `token` events ({text}) as the model writes, then one "
@@ -138,7 +142,8 @@ class Source(BaseModel):
     )
     metadata: dict[str, Any]
     section: str | None = Field(
-        default=None, description="Where in the document the passage sits: its heading path, slide title or PDF outline entry."
+        default=None,
+        description="Where in the document the passage sits: its heading path, slide title or PDF outline entry.",
     )
     text: str
 
@@ -148,11 +153,15 @@ class CitationOut(BaseModel):
     chunk_ids: list[int] = Field(description="Every chunk of the cited block.")
     document_id: int
     metadata: dict[str, Any]
-    cited_lines: dict[str, str] = Field(description="The metadata lines the model wrote, as it wrote them.")
+    cited_lines: dict[str, str] = Field(
+        description="The metadata lines the model wrote, as it wrote them."
+    )
 
 
 class UnverifiedCitationOut(BaseModel):
-    cited_lines: list[tuple[str, str]] = Field(description="Cited lines that match no block that was sent.")
+    cited_lines: list[tuple[str, str]] = Field(
+        description="Cited lines that match no block that was sent."
+    )
 
 
 class SupportOut(BaseModel):
@@ -160,20 +169,28 @@ class SupportOut(BaseModel):
     chunk_id: int
     document_id: int
     source_sentence: str = Field(description="The sentence of that sent chunk most similar to it.")
-    score: float = Field(description="Cosine similarity of the two (embedder); low means unsupported.")
+    score: float = Field(
+        description="Cosine similarity of the two (embedder); low means unsupported."
+    )
 
 
 class QuestionAnswer(BaseModel):
     question: str
-    answer: str | None = Field(description="The model's numbered answer to it; null when it gave none.")
+    answer: str | None = Field(
+        description="The model's numbered answer to it; null when it gave none."
+    )
 
 
 class AskResponse(BaseModel):
     answer: str = Field(description="The model's answer, without its citation trailer.")
-    answerable: bool = Field(description="False when nothing relevant was found or the model declined.")
+    answerable: bool = Field(
+        description="False when nothing relevant was found or the model declined."
+    )
     abstention_reason: str | None = None
     sources: list[Source] = Field(description="The chunks sent to the model, best first.")
-    citations: list[CitationOut] = Field(description="Sources the model cited, matched to the blocks sent.")
+    citations: list[CitationOut] = Field(
+        description="Sources the model cited, matched to the blocks sent."
+    )
     unverified_citations: list[UnverifiedCitationOut] = Field(default_factory=list)
     omitted_chunk_ids: list[int] = Field(
         default_factory=list, description="Retrieved chunks left out to fit the model's context."
@@ -187,7 +204,8 @@ class AskResponse(BaseModel):
     )
     raw_answer: str = Field(description="The model's output exactly as generated.")
     standalone_question: str | None = Field(
-        default=None, description="With earlier turns: the question retrieval searched (the follow-up rewritten)."
+        default=None,
+        description="With earlier turns: the question retrieval searched (the follow-up rewritten).",
     )
     condensation: CondensationMethod = Field(
         default="none",
@@ -195,9 +213,12 @@ class AskResponse(BaseModel):
         "the follow-up joined when the model gave nothing usable.",
     )
     history_turns_used: int = Field(default=0, description="Earlier turns sent to the model.")
-    dropped_turns: int = Field(default=0, description="Earlier turns left out to fit the budget, oldest first.")
+    dropped_turns: int = Field(
+        default=0, description="Earlier turns left out to fit the budget, oldest first."
+    )
     prompt: str | None = Field(
-        default=None, description="The exact prompt (the final user turn), when include_prompt is true."
+        default=None,
+        description="The exact prompt (the final user turn), when include_prompt is true.",
     )
     timings_ms: dict[str, float]
 
@@ -207,7 +228,9 @@ class SummarizeRequest(StrictModel):
     document_id: int | None = Field(
         default=None, ge=1, le=MAX_SQL_INT, description="Or an indexed document to summarize."
     )
-    words: int = Field(default=130, ge=10, le=1000, description="Target length of the summary in words.")
+    words: int = Field(
+        default=130, ge=10, le=1000, description="Target length of the summary in words."
+    )
     stream: bool = Field(
         default=False,
         description="Answer as server-sent events: `token` events, then a `done` event with the SummarizeResponse.",
@@ -261,7 +284,9 @@ class DocumentList(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    type: str = Field(description="Machine-readable error kind, e.g. invalid_request, llm_unavailable.")
+    type: str = Field(
+        description="Machine-readable error kind, e.g. invalid_request, llm_unavailable."
+    )
     message: str
     details: list[dict[str, Any]] | None = None
 
@@ -278,7 +303,8 @@ class JobOut(BaseModel):
     stage: str = Field(description="What the job is doing: queued, reading, embedding, done, ...")
     attempts: int
     report: dict[str, Any] | None = Field(
-        default=None, description="The indexing summary: added, updated, unchanged, chunks_embedded, failed."
+        default=None,
+        description="The indexing summary: added, updated, unchanged, chunks_embedded, failed.",
     )
     error: str | None = None
     created_at: str

@@ -38,7 +38,9 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                message["headers"] = headers + [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message["headers"] = headers + [
+                    (k, v) for k, v in SECURITY_HEADERS if k not in present
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "JSON, or with `stream: true` a `text/event-stream` of `token` events "
-        "(`{\"text\": ...}`), then one `done` event with the full JSON body, or an `error` event "
+        '(`{"text": ...}`), then one `done` event with the full JSON body, or an `error` event '
         "with the error body.",
         "content": {
             "text/event-stream": {
@@ -61,4 +61,3 @@ def event_stream(produce: Callable[[], AsyncIterator[ServerSentEvent]]) -> Event
             yield ServerSentEvent(data=json.dumps(body), event="error")
 
     return EventSourceResponse(guarded(), ping=15)
-

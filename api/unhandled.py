@@ -19,8 +19,6 @@ from api.errors import INTERNAL_ERROR_MESSAGE, error_json
 logger = logging.getLogger(__name__)
 
 
-
-
 class UnhandledErrorMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,8 +37,12 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, watched_send)
         except Exception as exc:
-            logger.exception("unhandled error in %s %s", scope["method"], scope["path"], exc_info=exc)
+            logger.exception(
+                "unhandled error in %s %s", scope["method"], scope["path"], exc_info=exc
+            )
             if started:
                 raise
-            response = error_json(500, "internal_error", INTERNAL_ERROR_MESSAGE, headers={"connection": "close"})
+            response = error_json(
+                500, "internal_error", INTERNAL_ERROR_MESSAGE, headers={"connection": "close"}
+            )
             await response(scope, receive, send)

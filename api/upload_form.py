@@ -40,9 +40,22 @@ class DataDirMultiPartParser(MultiPartParser):
     """Starlette's parser with its file spool in ``spool_dir`` and one size limit for every part."""
 
     def __init__(
-        self, headers: Headers, stream: Any, *, spool_dir: Path, max_part_bytes: int, max_files: int, max_fields: int
+        self,
+        headers: Headers,
+        stream: Any,
+        *,
+        spool_dir: Path,
+        max_part_bytes: int,
+        max_files: int,
+        max_fields: int,
     ) -> None:
-        super().__init__(headers, stream, max_files=max_files, max_fields=max_fields, max_part_size=max_part_bytes)
+        super().__init__(
+            headers,
+            stream,
+            max_files=max_files,
+            max_fields=max_fields,
+            max_part_size=max_part_bytes,
+        )
         self.spool_dir = spool_dir
         self._file_bytes = 0
 
@@ -50,7 +63,9 @@ class DataDirMultiPartParser(MultiPartParser):
         super().on_headers_finished()
         upload = self._current_part.file
         if upload is not None:  # swap the temporary file the parent made (still empty, in memory)
-            spooled: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=self.spool_max_size, mode="w+b", dir=str(self.spool_dir))
+            spooled: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(
+                max_size=self.spool_max_size, mode="w+b", dir=str(self.spool_dir)
+            )
             self._files_to_close_on_error[-1].close()
             self._files_to_close_on_error[-1] = spooled
             upload.file = spooled  # type: ignore[assignment]  # a binary file, not typed as BinaryIO
@@ -77,7 +92,9 @@ class BoundedFormParser(FormParser):
     def on_field_data(self, data: bytes, start: int, end: int) -> None:
         if self._current_field_size + end - start > self.max_part_size:
             name = self._field_name.decode("latin-1")
-            raise PartTooLarge(f"the field {name!r} is larger than {self.max_part_size / 1_000_000:g} MB (URL-encoded)")
+            raise PartTooLarge(
+                f"the field {name!r} is larger than {self.max_part_size / 1_000_000:g} MB (URL-encoded)"
+            )
         super().on_field_data(data, start, end)
 
 
@@ -102,7 +119,10 @@ class UploadRequest(Request):
                     )  # fmt: skip
                 elif content_type == b"application/x-www-form-urlencoded":
                     parser = BoundedFormParser(
-                        self.headers, stream, max_fields=MAX_FIELDS, max_part_size=URLENCODED_FACTOR * limit
+                        self.headers,
+                        stream,
+                        max_fields=MAX_FIELDS,
+                        max_part_size=URLENCODED_FACTOR * limit,
                     )
                 else:
                     return FormData()

@@ -54,7 +54,10 @@ from benchmarks.synthetic_corpus import insert_chunks, synthetic_texts, unit_vec
 from evaluation.machine import machine_info as machine  # noqa: E402
 
 CORPUS_DIR = REPO_ROOT / "tests" / "data" / "corpus"
-PEER_VENVS = {"llamaindex": REPO_ROOT / ".venv-llamaindex", "haystack": REPO_ROOT / ".venv-haystack"}
+PEER_VENVS = {
+    "llamaindex": REPO_ROOT / ".venv-llamaindex",
+    "haystack": REPO_ROOT / ".venv-haystack",
+}
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -71,7 +74,9 @@ def build(data_dir: Path, chunks: int) -> tuple[str, dict[str, object]]:
     from rag.embedding.factory import make_embedder
 
     base = load_settings()
-    settings = load_settings(data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve())
+    settings = load_settings(
+        data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve()
+    )
     embedder = make_embedder(settings.embedding, settings.model_cache_dir)
     timings: dict[str, object] = {}
     started = time.perf_counter()
@@ -107,7 +112,9 @@ def export_for_peers(store: object, folder: Path) -> None:
     with open(folder / "chunks.jsonl", "w") as out:
         for chunk_id in ids:
             chunk = stored[chunk_id]
-            out.write(json.dumps({"id": chunk_id, "text": chunk.text, "metadata": chunk.metadata}) + "\n")
+            out.write(
+                json.dumps({"id": chunk_id, "text": chunk.text, "metadata": chunk.metadata}) + "\n"
+            )
 
 
 @contextmanager
@@ -125,13 +132,17 @@ def serving(data_dir: Path) -> Iterator[tuple[str, str]]:
         yield url, f"http://127.0.0.1:{vllm_port}/v1"
 
 
-async def overhead_phase(url: str, headers: dict[str, str], rounds: int, pause_s: float) -> dict[str, object]:
+async def overhead_phase(
+    url: str, headers: dict[str, str], rounds: int, pause_s: float
+) -> dict[str, object]:
     answers = []
     async with httpx.AsyncClient(timeout=300, headers=headers) as client:
         for question in QUESTIONS * rounds:
             await asyncio.sleep(pause_s)
             started = time.perf_counter()
-            response = await client.post(f"{url}/ask", json={"question": question, "mode": "hybrid"})
+            response = await client.post(
+                f"{url}/ask", json={"question": question, "mode": "hybrid"}
+            )
             if response.status_code != 200:  # a model server too slow on a loaded machine: counted
                 answers.append({"error": response.status_code})
                 continue
@@ -153,7 +164,9 @@ async def overhead_phase(url: str, headers: dict[str, str], rounds: int, pause_s
     }
 
 
-async def first_token_ms(client: httpx.AsyncClient, method_url: str, body: dict[str, object], event: str) -> float | None:
+async def first_token_ms(
+    client: httpx.AsyncClient, method_url: str, body: dict[str, object], event: str
+) -> float | None:
     """Milliseconds to the first token: an SSE ``token`` event (/ask) or a content delta (vLLM);
     None when the answer has no token (the tiny model answers some questions with nothing)."""
     started = time.perf_counter()
@@ -168,7 +181,9 @@ async def first_token_ms(client: httpx.AsyncClient, method_url: str, body: dict[
     return None
 
 
-async def ttft_phase(url: str, vllm_url: str, headers: dict[str, str], rounds: int, pause_s: float) -> dict[str, object]:
+async def ttft_phase(
+    url: str, vllm_url: str, headers: dict[str, str], rounds: int, pause_s: float
+) -> dict[str, object]:
     from rag.config import LLMSettings
     from rag.generation.llm import CHAT_STOP_SEQUENCES
 
@@ -178,12 +193,19 @@ async def ttft_phase(url: str, vllm_url: str, headers: dict[str, str], rounds: i
         model = (await client.get(f"{vllm_url}/models")).json()["data"][0]["id"]
         prompts = {}
         for question in QUESTIONS:
-            asked = await client.post(f"{url}/ask", json={"question": question, "include_prompt": True, "mode": "hybrid"})
+            asked = await client.post(
+                f"{url}/ask", json={"question": question, "include_prompt": True, "mode": "hybrid"}
+            )
             prompts[question] = asked.json()["prompt"]
         without_tokens = 0
         for question in QUESTIONS * rounds:
             await asyncio.sleep(pause_s)
-            ours = await first_token_ms(client, f"{url}/ask", {"question": question, "stream": True, "mode": "hybrid"}, "token")
+            ours = await first_token_ms(
+                client,
+                f"{url}/ask",
+                {"question": question, "stream": True, "mode": "hybrid"},
+                "token",
+            )
             body = {"model": model, "stream": True, "max_tokens": settings.max_answer_tokens, "temperature": 0.0,
                     "stop": CHAT_STOP_SEQUENCES,
                     "messages": [{"role": "system", "content": settings.system_prompt},
@@ -209,12 +231,20 @@ async def ours_on_corpus(url: str, headers: dict[str, str], rounds: int) -> dict
     async with httpx.AsyncClient(timeout=300, headers=headers) as client:
         for question in QUESTIONS * rounds:
             started = time.perf_counter()
-            response = await client.post(f"{url}/ask", json={"question": question, "collections": ["corpus"], "mode": "dense"})
+            response = await client.post(
+                f"{url}/ask",
+                json={"question": question, "collections": ["corpus"], "mode": "dense"},
+            )
             wall = (time.perf_counter() - started) * 1000
             timings = response.json()["timings_ms"]
             if "generate_ms" in timings:
-                added.append((timings["total_ms"] - timings["generate_ms"], wall - timings["generate_ms"]))
-    return {"total_minus_generate": summary([a for a, _ in added]), "client_wall_minus_generate": summary([b for _, b in added])}
+                added.append(
+                    (timings["total_ms"] - timings["generate_ms"], wall - timings["generate_ms"])
+                )
+    return {
+        "total_minus_generate": summary([a for a, _ in added]),
+        "client_wall_minus_generate": summary([b for _, b in added]),
+    }
 
 
 class _NoModel:
@@ -240,17 +270,25 @@ def local_phase(data_dir: Path, rounds: int) -> dict[str, object]:
     from rag.retrieval.retriever import Retriever
 
     base = load_settings()
-    settings = load_settings(data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve())
+    settings = load_settings(
+        data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve()
+    )
 
     def service() -> tuple[AnswerService, CollectionCatalog]:
-        catalog = CollectionCatalog(settings, make_embedder(settings.embedding, settings.model_cache_dir))
-        budget = ContextBudget(tokenizer_counter(settings.embedded_generator_dir), 4096, settings.llm.max_answer_tokens)
+        catalog = CollectionCatalog(
+            settings, make_embedder(settings.embedding, settings.model_cache_dir)
+        )
+        budget = ContextBudget(
+            tokenizer_counter(settings.embedded_generator_dir), 4096, settings.llm.max_answer_tokens
+        )
         retriever = Retriever(catalog, settings.retrieval)
         cache = SentenceVectorCache(settings.retrieval.attribution_cache_passages)
         return AnswerService(retriever, _NoModel(), settings.llm, budget, cache), catalog  # type: ignore[arg-type]
 
     async def answer(answers: AnswerService, question: str) -> dict[str, float]:
-        prepared = await answers.prepare(question, settings.retrieval.default_top_k, "hybrid", None, ["default"])
+        prepared = await answers.prepare(
+            question, settings.retrieval.default_top_k, "hybrid", None, ["default"]
+        )
         if prepared.abstained is not None:
             return dict(prepared.timings)
         text = " ".join(sentences(prepared.kept[0].text)[:2]) if prepared.kept else ""
@@ -273,7 +311,9 @@ def local_phase(data_dir: Path, rounds: int) -> dict[str, object]:
         "first_question_after_warm_up": results[0],
         "warm_up": {"total_ms": round(warm_up_ms, 1), **warm_up_stages},
         "total_minus_generate": summary([r["total_ms"] for r in results if "total_ms" in r]),
-        "first_round_total_minus_generate": summary([r["total_ms"] for r in results[: len(QUESTIONS)] if "total_ms" in r]),
+        "first_round_total_minus_generate": summary(
+            [r["total_ms"] for r in results[: len(QUESTIONS)] if "total_ms" in r]
+        ),
         "stages": {stage: summary([r[stage] for r in results if stage in r]) for stage in stages},
     }
 
@@ -286,7 +326,9 @@ def peers_phase(data_dir: Path, vllm_url: str, rounds: int) -> dict[str, object]
     for name, venv in PEER_VENVS.items():
         python = venv / "bin" / "python"
         if not python.exists():
-            results[name] = {"skipped": f"{python} missing (see the Makefile's bench-answer target)"}
+            results[name] = {
+                "skipped": f"{python} missing (see the Makefile's bench-answer target)"
+            }
             continue
         done = subprocess.run(
             [str(python), str(REPO_ROOT / "benchmarks" / "peer_baseline.py"), name, "--corpus", str(data_dir / "peer_corpus"),
@@ -305,12 +347,20 @@ def peers_phase(data_dir: Path, vllm_url: str, rounds: int) -> dict[str, object]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3, help="times each of the 8 questions is asked per phase")
-    parser.add_argument("--phases", nargs="+", default=["local", "overhead", "ttft", "peers", "load"])
     parser.add_argument(
-        "--pause", type=float, default=2.0,
+        "--rounds", type=int, default=3, help="times each of the 8 questions is asked per phase"
+    )
+    parser.add_argument(
+        "--phases", nargs="+", default=["local", "overhead", "ttft", "peers", "load"]
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=2.0,
         help="seconds between one client's requests (vLLM's worker busy-polls for 1 s after each; see the README)",
     )
     parser.add_argument("--load-clients", type=int, default=16)
@@ -328,12 +378,18 @@ def main() -> None:
         served = [phase for phase in args.phases if phase != "local"]
         with serving(data_dir) if served else contextlib.nullcontext(("", "")) as (url, vllm_url):
             if "overhead" in args.phases:
-                report["overhead_one_client"] = asyncio.run(overhead_phase(url, headers, args.rounds, args.pause))
+                report["overhead_one_client"] = asyncio.run(
+                    overhead_phase(url, headers, args.rounds, args.pause)
+                )
                 print(json.dumps(report["overhead_one_client"]), file=sys.stderr)
-                report["overhead_one_client_back_to_back"] = asyncio.run(overhead_phase(url, headers, args.rounds, 0.0))
+                report["overhead_one_client_back_to_back"] = asyncio.run(
+                    overhead_phase(url, headers, args.rounds, 0.0)
+                )
                 print(json.dumps(report["overhead_one_client_back_to_back"]), file=sys.stderr)
             if "ttft" in args.phases:
-                report["streaming_first_token"] = asyncio.run(ttft_phase(url, vllm_url, headers, args.rounds, args.pause))
+                report["streaming_first_token"] = asyncio.run(
+                    ttft_phase(url, vllm_url, headers, args.rounds, args.pause)
+                )
                 print(json.dumps(report["streaming_first_token"]), file=sys.stderr)
             if "peers" in args.phases:
                 report["peers_on_test_corpus"] = {
@@ -346,7 +402,9 @@ def main() -> None:
                     load_phase(url, key, vllm_url, 384, args.load_clients, args.load_duration)
                 )
                 service, direct = report["load"]["service"], report["load"]["vllm_direct"]  # type: ignore[index]
-                report["load"]["service_share_of_vllm_rps"] = round(service["requests_per_s"] / direct["requests_per_s"], 3)  # type: ignore[index]
+                report["load"]["service_share_of_vllm_rps"] = round(
+                    service["requests_per_s"] / direct["requests_per_s"], 3
+                )  # type: ignore[index]
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

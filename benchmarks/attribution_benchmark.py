@@ -45,8 +45,14 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=REPO_ROOT.parent / "shared" / "evaldata" / "scifact" / "corpus.jsonl")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=REPO_ROOT.parent / "shared" / "evaldata" / "scifact" / "corpus.jsonl",
+    )
     parser.add_argument("--documents", type=int, default=300)
     parser.add_argument("--answers", type=int, default=30)
     parser.add_argument("--output", type=Path)
@@ -56,7 +62,9 @@ def main() -> None:
     embedder.embed(["warm up"])
     chunker = TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
     rows = [json.loads(line) for line in args.corpus.read_text().splitlines()[: args.documents]]
-    texts = [span.text for row in rows for span in chunker.chunk(f"{row['title']}\n\n{row['text']}")]
+    texts = [
+        span.text for row in rows for span in chunker.chunk(f"{row['title']}\n\n{row['text']}")
+    ]
     chunk_sentences = [sentences(text) for text in texts]
     flat = [s for found in chunk_sentences for s in found]
 
@@ -72,7 +80,9 @@ def main() -> None:
     cache = SentenceVectorCache(settings.retrieval.attribution_cache_passages)
     for n in range(args.answers):
         picked = rng.choice(len(texts), 5, replace=False)
-        blocks = build_blocks([RetrievedChunk(int(i) + 1, int(i) + 1, 1.0, texts[i], {}) for i in picked])
+        blocks = build_blocks(
+            [RetrievedChunk(int(i) + 1, int(i) + 1, 1.0, texts[i], {}) for i in picked]
+        )
         claims = [chunk_sentences[picked[k]][0] for k in range(3) if chunk_sentences[picked[k]]]
         answer = " ".join(f"In short, {c[0].lower()}{c[1:]}" for c in claims)
         for bucket, use in ((old, None), (cold, cache), (warm, cache)):

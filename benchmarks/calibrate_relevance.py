@@ -33,7 +33,11 @@ def squad(shared: Path) -> tuple[list[SourceDocument], list[str]]:
     for article in data:
         for number, paragraph in enumerate(article["paragraphs"]):
             source = f"squad:{article['title']}#{number}"
-            documents.append(SourceDocument(source, paragraph["context"], {"title": article["title"], "source": source}))
+            documents.append(
+                SourceDocument(
+                    source, paragraph["context"], {"title": article["title"], "source": source}
+                )
+            )
             questions += [q["question"] for q in paragraph["qas"] if not q["is_impossible"]]
     return documents, questions
 
@@ -50,18 +54,27 @@ def best_similarities(store: CollectionStore, questions: list[str]) -> np.ndarra
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", type=Path, required=True)
     args = parser.parse_args()
     documents, in_corpus = squad(args.shared)
     outside = off_topic(args.shared)
     base = load_settings()
     with tempfile.TemporaryDirectory() as scratch:
-        settings = load_settings(data_dir=Path(scratch), database_url=None, models_dir=base.model_cache_dir.resolve())
-        store = CollectionStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
+        settings = load_settings(
+            data_dir=Path(scratch), database_url=None, models_dir=base.model_cache_dir.resolve()
+        )
+        store = CollectionStore(
+            settings, make_embedder(settings.embedding, settings.model_cache_dir)
+        )
         with store.writer_lock():
             Indexer(store).index_documents(documents, IndexReport())
-        inside_scores, outside_scores = best_similarities(store, in_corpus), best_similarities(store, outside)
+        inside_scores, outside_scores = (
+            best_similarities(store, in_corpus),
+            best_similarities(store, outside),
+        )
         store.close()
     threshold = float(np.quantile(inside_scores, 1 - KEEP_IN_CORPUS))
     print(json.dumps({

@@ -49,17 +49,44 @@ def page_text(number: int) -> str:
 
 def machine() -> dict[str, object]:
     info: dict[str, object] = {"cores": os.cpu_count(), "platform": platform.platform()}
-    info["load_average_1_5_15_min"] = [round(x, 1) for x in os.getloadavg()]  # others' work slows every figure
+    info["load_average_1_5_15_min"] = [
+        round(x, 1) for x in os.getloadavg()
+    ]  # others' work slows every figure
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
-        flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+        flags = next(
+            (
+                line.split(":", 1)[1].split()
+                for line in cpuinfo.splitlines()
+                if line.startswith("flags")
+            ),
+            [],
+        )
         info["cpu"] = model
-        info["flags"] = {flag: flag in flags for flag in ("avx512_vnni", "amx_tile", "amx_bf16", "avx512_bf16")}
+        info["flags"] = {
+            flag: flag in flags for flag in ("avx512_vnni", "amx_tile", "amx_bf16", "avx512_bf16")
+        }
     except OSError:
         pass
     versions = {}
-    for package in ("pypdf", "pdfplumber", "pypdfium2", "openpyxl", "python-pptx", "python-docx", "openvino", "torch"):
+    for package in (
+        "pypdf",
+        "pdfplumber",
+        "pypdfium2",
+        "openpyxl",
+        "python-pptx",
+        "python-docx",
+        "openvino",
+        "torch",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -84,7 +111,11 @@ def index_seconds(paths: list[Path], folder: Path, embedder: object) -> float:
     base = load_settings()
     folder.mkdir(parents=True)
     settings = base.model_copy(
-        update={"data_dir": folder / "data", "models_dir": base.model_cache_dir, "database_url": f"sqlite:///{folder}/index.sqlite3"}
+        update={
+            "data_dir": folder / "data",
+            "models_dir": base.model_cache_dir,
+            "database_url": f"sqlite:///{folder}/index.sqlite3",
+        }
     )
     store = CollectionStore(settings, embedder)  # type: ignore[arg-type]
     start = time.perf_counter()
@@ -96,9 +127,13 @@ def index_seconds(paths: list[Path], folder: Path, embedder: object) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pages", type=int, default=6)
-    parser.add_argument("--documents", type=int, default=120, help="text documents indexed beside the OCR")
+    parser.add_argument(
+        "--documents", type=int, default=120, help="text documents indexed beside the OCR"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if ocr.engine_version() is None:
@@ -108,7 +143,9 @@ def main() -> None:
         pages = [page_text(n) for n in range(args.pages)]
         text_seconds, _ = timed_read(write_pdf(folder / "text.pdf", pages * 5))
         rows = [office_factory.TABLE_HEADER, *office_factory.table_rows(25)]
-        table_pdf = office_factory.pdf_with_table(folder / "table.pdf", rows, "The fleet table follows.", "End.")
+        table_pdf = office_factory.pdf_with_table(
+            folder / "table.pdf", rows, "The fleet table follows.", "End."
+        )
         table_seconds = sum(timed_read(table_pdf)[0] for _ in range(5)) / 5
         (folder / "scan").mkdir()
         scanned = office_factory.scanned_pdf(folder / "scan" / "scanned.pdf", pages)

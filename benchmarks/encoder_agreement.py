@@ -36,11 +36,16 @@ def speed(encoder: object, texts: dict[str, list[str]], rounds: int = 5) -> dict
         for start in range(0, len(texts["documents"]), 32):
             encoder.embed(texts["documents"][start : start + 32])  # type: ignore[attr-defined]
         batched.append(len(texts["documents"]) / (time.perf_counter() - started))
-    return {"query_ms_p50": round(sorted(per_query)[len(per_query) // 2], 2), "documents_per_s": round(max(batched), 1)}
+    return {
+        "query_ms_p50": round(sorted(per_query)[len(per_query) // 2], 2),
+        "documents_per_s": round(max(batched), 1),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--beir", type=Path, required=True)
     parser.add_argument("--backends", default="openvino-int8,onnx-int8,torch")
     parser.add_argument("--openvino-precision", default="f32")
@@ -56,7 +61,10 @@ def main() -> None:
 
     sample = scifact_sample(args.beir)
     reference_encoder = SentenceTransformersEmbedder(EmbeddingSettings(backend="torch"))
-    reference = {"queries": reference_encoder.embed(sample.queries), "documents": reference_encoder.embed(sample.documents)}
+    reference = {
+        "queries": reference_encoder.embed(sample.queries),
+        "documents": reference_encoder.embed(sample.documents),
+    }
     texts = {"queries": sample.queries, "documents": sample.documents}
     models = load_settings().model_cache_dir.resolve()
     results: dict[str, object] = {}
@@ -86,7 +94,14 @@ def main() -> None:
             row["speed"] = speed(encoder, texts)
             results[backend] = row
             print(json.dumps({backend: row}), file=sys.stderr)
-    text = json.dumps({"texts": {k: len(v) for k, v in texts.items()}, "backends": results, "machine": machine_info()}, indent=2)
+    text = json.dumps(
+        {
+            "texts": {k: len(v) for k, v in texts.items()},
+            "backends": results,
+            "machine": machine_info(),
+        },
+        indent=2,
+    )
     print(text)
     if args.output:
         args.output.write_text(text + "\n")

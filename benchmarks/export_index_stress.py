@@ -27,7 +27,18 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-GDB = ["gdb", "-q", "-batch", "-ex", "set pagination off", "-ex", "run", "-ex", "thread apply all bt 40", "--args"]
+GDB = [
+    "gdb",
+    "-q",
+    "-batch",
+    "-ex",
+    "set pagination off",
+    "-ex",
+    "run",
+    "-ex",
+    "thread apply all bt 40",
+    "--args",
+]
 INDEX = "import sys; from cli.main import app; sys.argv[0] = 'rag'; app()"
 # Before the fix: the encoder exported (and NNCF calibrated) in the process that then indexes.
 IN_PROCESS = (
@@ -45,7 +56,11 @@ def write_corpus(beir: Path, docs: int, target: Path) -> Path:
     with (beir / "corpus.jsonl").open(encoding="utf-8") as corpus:
         for line, _ in zip(corpus, range(docs), strict=False):
             row = json.loads(line)
-            lines.append(json.dumps({"id": row["_id"], "text": f"{row.get('title', '')} {row['text']}".strip()}))
+            lines.append(
+                json.dumps(
+                    {"id": row["_id"], "text": f"{row.get('title', '')} {row['text']}".strip()}
+                )
+            )
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
 
@@ -60,11 +75,17 @@ def one_run(corpus: Path, backend: str, under_gdb: bool, in_process: bool) -> di
         code = (IN_PROCESS if in_process else "") + INDEX
         command = [sys.executable, "-c", code, "index", "--json", str(corpus)]
         started = time.perf_counter()
-        done = subprocess.run((GDB if under_gdb else []) + command, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            (GDB if under_gdb else []) + command, env=env, capture_output=True, text=True
+        )
         seconds = time.perf_counter() - started
     output = done.stdout + done.stderr
     crashed = done.returncode < 0 or "Fatal Python error" in output or "received signal" in output
-    result: dict[str, object] = {"seconds": round(seconds, 1), "returncode": done.returncode, "crashed": crashed}
+    result: dict[str, object] = {
+        "seconds": round(seconds, 1),
+        "returncode": done.returncode,
+        "crashed": crashed,
+    }
     if done.returncode < 0:
         result["signal"] = signal.Signals(-done.returncode).name
     if crashed or done.returncode != 0:
@@ -73,13 +94,21 @@ def one_run(corpus: Path, backend: str, under_gdb: bool, in_process: bool) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--beir", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--docs", type=int, default=300)
-    parser.add_argument("--backend", default="openvino-int8", choices=["openvino-int8", "onnx-int8"])
-    parser.add_argument("--in-process", action="store_true", help="export in the indexing process (before the fix)")
-    parser.add_argument("--gdb", action="store_true", help="run each under gdb: native stacks on a crash")
+    parser.add_argument(
+        "--backend", default="openvino-int8", choices=["openvino-int8", "onnx-int8"]
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", help="export in the indexing process (before the fix)"
+    )
+    parser.add_argument(
+        "--gdb", action="store_true", help="run each under gdb: native stacks on a crash"
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
@@ -90,7 +119,12 @@ def main() -> None:
         corpus = write_corpus(args.beir, args.docs, Path(scratch) / "corpus.jsonl")
         for number in range(args.runs):
             runs.append(one_run(corpus, args.backend, args.gdb, args.in_process))
-            print(json.dumps({"run": number, **{k: v for k, v in runs[-1].items() if k != "output_tail"}}), file=sys.stderr)
+            print(
+                json.dumps(
+                    {"run": number, **{k: v for k, v in runs[-1].items() if k != "output_tail"}}
+                ),
+                file=sys.stderr,
+            )
     result = {
         "backend": args.backend, "export": "in the indexing process" if args.in_process else "in a child process",
         "documents": args.docs, "runs": len(runs),

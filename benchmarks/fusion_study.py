@@ -41,7 +41,10 @@ def query_lists(store: CollectionStore, queries: dict[str, str]) -> Lists:
     ids = list(queries)
     vectors = store.embedder.embed([queries[i] for i in ids])
     return {
-        query_id: (store.vectors.search(vector, DEPTH), store.keywords.search(queries[query_id], DEPTH))
+        query_id: (
+            store.vectors.search(vector, DEPTH),
+            store.keywords.search(queries[query_id], DEPTH),
+        )
         for query_id, vector in zip(ids, vectors)
     }
 
@@ -103,7 +106,9 @@ def main() -> None:
         "dense": lambda dense, bm25: dense,
         "bm25": lambda dense, bm25: bm25,
     }
-    part_scores = {split: {p: evaluate(split, f) for p, f in parts.items()} for split in ("tune", "test")}
+    part_scores = {
+        split: {p: evaluate(split, f) for p, f in parts.items()} for split in ("tune", "test")
+    }
     grid = []
     for fusion in candidates():
         tuned = evaluate("tune", lambda dense, bm25, f=fusion: fuse(dense, bm25, f)[:DEPTH])
@@ -119,7 +124,9 @@ def main() -> None:
         "chosen_on": "tune splits (SciFact train, SQuAD v2 tune articles)",
         "chosen": chosen.model_dump(),
         "parts": part_scores,
-        "textbook_rrf_test": evaluate("test", lambda d, b: fuse(d, b, FusionSettings(method="rrf"))[:DEPTH]),
+        "textbook_rrf_test": evaluate(
+            "test", lambda d, b: fuse(d, b, FusionSettings(method="rrf"))[:DEPTH]
+        ),
         "chosen_test": evaluate("test", lambda d, b: fuse(d, b, chosen)[:DEPTH]),
         "grid": grid,
     }

@@ -37,13 +37,17 @@ from rag.retrieval.retriever import Retriever
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--beir", type=Path, required=True)
     backends = get_args(EmbeddingSettings.model_fields["backend"].annotation)
     parser.add_argument("--backend", choices=backends, default=load_settings().embedding.backend)
     parser.add_argument("--limit", type=int, default=0, help="index only the first N documents")
     parser.add_argument(
-        "--llamaindex-python", type=Path, help="interpreter of a virtual environment with LlamaIndex (the baseline)"
+        "--llamaindex-python",
+        type=Path,
+        help="interpreter of a virtual environment with LlamaIndex (the baseline)",
     )
     args = parser.parse_args()
 
@@ -77,7 +81,9 @@ def main() -> None:
         dense = None
         if not args.limit:
             retriever = Retriever(store, settings.retrieval)
-            dense = evaluate_mode(retriever, dataset, chunk_to_document(store), "dense").metrics["ndcg@10"]
+            dense = evaluate_mode(retriever, dataset, chunk_to_document(store), "dense").metrics[
+                "ndcg@10"
+            ]
         store.close()
 
     chunks = report.chunks_embedded
@@ -107,13 +113,17 @@ def run_llamaindex(python: Path, dataset: BeirDataset, model_path: str) -> dict[
     with tempfile.TemporaryDirectory(prefix="rag-bench-llamaindex-") as scratch:
         dataset_file, run_file = Path(scratch) / "dataset.json", Path(scratch) / "run.json"
         texts = {d.metadata["beir_id"]: d.text for d in dataset.documents()}
-        dataset_file.write_text(json.dumps({"documents": texts, "queries": dataset.queries}), encoding="utf-8")
+        dataset_file.write_text(
+            json.dumps({"documents": texts, "queries": dataset.queries}), encoding="utf-8"
+        )
         completed = subprocess.run(
             [str(python), str(script), "--dataset", str(dataset_file), "--model", model_path, "--run", str(run_file)],
             check=True, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         result = json.loads(completed.stdout.strip().splitlines()[-1])
-        result["ndcg@10"] = retrieval_metrics(dataset.qrels, json.loads(run_file.read_text()))["ndcg@10"]
+        result["ndcg@10"] = retrieval_metrics(dataset.qrels, json.loads(run_file.read_text()))[
+            "ndcg@10"
+        ]
     print(json.dumps(result), file=sys.stderr)
     return result
 

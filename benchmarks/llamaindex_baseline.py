@@ -26,12 +26,21 @@ from pathlib import Path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--dataset", type=Path, required=True, help='JSON: {"documents": {id: text}, "queries": {id: text}}'
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", required=True, help="folder of all-MiniLM-L6-v2 (the packaged one)")
-    parser.add_argument("--run", type=Path, required=True, help="where to write the retrieval run (JSON)")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        required=True,
+        help='JSON: {"documents": {id: text}, "queries": {id: text}}',
+    )
+    parser.add_argument(
+        "--model", required=True, help="folder of all-MiniLM-L6-v2 (the packaged one)"
+    )
+    parser.add_argument(
+        "--run", type=Path, required=True, help="where to write the retrieval run (JSON)"
+    )
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
 

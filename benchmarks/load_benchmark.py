@@ -69,7 +69,9 @@ async def run_clients(
             statuses[str(status)] += 1
 
     started = time.monotonic()
-    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=clients)) as client:
+    async with httpx.AsyncClient(
+        timeout=300, limits=httpx.Limits(max_connections=clients)
+    ) as client:
         await asyncio.gather(*(client_loop(client) for _ in range(clients)))
     elapsed = time.monotonic() - started
     errors = sum(n for status, n in statuses.items() if not status.startswith("2"))
@@ -100,8 +102,12 @@ def local_service() -> Iterator[tuple[str, str, str, int]]:
     base = load_settings()
     with tempfile.TemporaryDirectory(prefix="rag-load-") as scratch:
         data_dir = Path(scratch) / "data"
-        settings = load_settings(data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve())
-        store = CollectionStore(settings, make_embedder(settings.embedding, settings.model_cache_dir))
+        settings = load_settings(
+            data_dir=data_dir, database_url=None, models_dir=base.model_cache_dir.resolve()
+        )
+        store = CollectionStore(
+            settings, make_embedder(settings.embedding, settings.model_cache_dir)
+        )
         Indexer(store).index_paths([REPO_ROOT / "tests" / "data" / "corpus"])
         key = ApiKeyStore(store.sessions).create("load", [], admin=True).key
         store.close()
@@ -112,18 +118,24 @@ def local_service() -> Iterator[tuple[str, str, str, int]]:
             yield url, key, f"http://127.0.0.1:{vllm_port}/v1", settings.llm.max_answer_tokens
 
 
-async def benchmark(url: str, key: str, vllm_url: str, max_tokens: int, clients: int, duration_s: float) -> dict[str, object]:
+async def benchmark(
+    url: str, key: str, vllm_url: str, max_tokens: int, clients: int, duration_s: float
+) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(timeout=300) as client:
         prompts = []
         for question in QUESTIONS:
-            response = await client.post(f"{url}/ask", json={"question": question, "include_prompt": True}, headers=headers)
+            response = await client.post(
+                f"{url}/ask", json={"question": question, "include_prompt": True}, headers=headers
+            )
             response.raise_for_status()
             prompts.append(response.json()["prompt"])
         model = (await client.get(f"{vllm_url}/models")).json()["data"][0]["id"]
 
     async def ask(client: httpx.AsyncClient, n: int) -> int:
-        response = await client.post(f"{url}/ask", json={"question": QUESTIONS[n % len(QUESTIONS)]}, headers=headers)
+        response = await client.post(
+            f"{url}/ask", json={"question": QUESTIONS[n % len(QUESTIONS)]}, headers=headers
+        )
         return response.status_code
 
     async def direct(client: httpx.AsyncClient, n: int) -> int:
@@ -151,7 +163,9 @@ async def benchmark(url: str, key: str, vllm_url: str, max_tokens: int, clients:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="a running service; default: start one on the test corpus")
     parser.add_argument("--key", default="")
     parser.add_argument("--vllm-url", help="its model server (OpenAI API base, …/v1)")
@@ -162,10 +176,16 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
     if args.url:
-        result = asyncio.run(benchmark(args.url, args.key, args.vllm_url, args.max_tokens, args.clients, args.duration))
+        result = asyncio.run(
+            benchmark(
+                args.url, args.key, args.vllm_url, args.max_tokens, args.clients, args.duration
+            )
+        )
     else:
         with local_service() as (url, key, vllm_url, max_tokens):
-            result = asyncio.run(benchmark(url, key, vllm_url, max_tokens, args.clients, args.duration))
+            result = asyncio.run(
+                benchmark(url, key, vllm_url, max_tokens, args.clients, args.duration)
+            )
     from evaluation.machine import machine_info
 
     text = json.dumps({**result, "machine": machine_info()}, indent=2)

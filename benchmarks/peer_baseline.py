@@ -35,7 +35,11 @@ LLM_MS: list[float] = []
 def load_corpus(folder: Path) -> tuple[list[dict[str, Any]], Any]:
     import numpy as np
 
-    chunks = [json.loads(line) for line in (folder / "chunks.jsonl").read_text().splitlines() if line.strip()]
+    chunks = [
+        json.loads(line)
+        for line in (folder / "chunks.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     return chunks, np.load(folder / "vectors.npy")
 
 
@@ -50,7 +54,9 @@ def timed_llm(call: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def llamaindex(args: argparse.Namespace, model: str) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
+def llamaindex(
+    args: argparse.Namespace, model: str
+) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
     from llama_index.core import Settings, VectorStoreIndex
     from llama_index.core.schema import TextNode
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
@@ -69,7 +75,9 @@ def llamaindex(args: argparse.Namespace, model: str) -> tuple[Callable[[str], An
     return engine.query, retriever.retrieve
 
 
-def haystack(args: argparse.Namespace, model: str) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
+def haystack(
+    args: argparse.Namespace, model: str
+) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
     from haystack import Document, Pipeline
     from haystack.components.builders import ChatPromptBuilder
     from haystack.components.embedders import SentenceTransformersTextEmbedder
@@ -91,16 +99,22 @@ def haystack(args: argparse.Namespace, model: str) -> tuple[Callable[[str], Any]
                                     generation_kwargs={"max_tokens": MAX_TOKENS, "temperature": 0.0})  # fmt: skip
     object.__setattr__(generator, "run", timed_llm(generator.run))
     pipeline = Pipeline()
-    pipeline.add_component("embedder", SentenceTransformersTextEmbedder(model=args.model, device=None))
+    pipeline.add_component(
+        "embedder", SentenceTransformersTextEmbedder(model=args.model, device=None)
+    )
     pipeline.add_component("retriever", InMemoryEmbeddingRetriever(store, top_k=TOP_K))
-    pipeline.add_component("prompt", ChatPromptBuilder(template=template, required_variables=["question", "documents"]))
+    pipeline.add_component(
+        "prompt", ChatPromptBuilder(template=template, required_variables=["question", "documents"])
+    )
     pipeline.add_component("llm", generator)
     pipeline.connect("embedder.embedding", "retriever.query_embedding")
     pipeline.connect("retriever.documents", "prompt.documents")
     pipeline.connect("prompt.prompt", "llm.messages")
     pipeline.warm_up()
     retrieval = Pipeline()
-    retrieval.add_component("embedder", SentenceTransformersTextEmbedder(model=args.model, device=None))
+    retrieval.add_component(
+        "embedder", SentenceTransformersTextEmbedder(model=args.model, device=None)
+    )
     retrieval.add_component("retriever", InMemoryEmbeddingRetriever(store, top_k=TOP_K))
     retrieval.connect("embedder.embedding", "retriever.query_embedding")
     retrieval.warm_up()
@@ -111,10 +125,14 @@ def haystack(args: argparse.Namespace, model: str) -> tuple[Callable[[str], Any]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("framework", choices=["llamaindex", "haystack"])
     parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--model", required=True, help="folder of all-MiniLM-L6-v2 (the packaged one)")
+    parser.add_argument(
+        "--model", required=True, help="folder of all-MiniLM-L6-v2 (the packaged one)"
+    )
     parser.add_argument("--vllm-url", required=True)
     parser.add_argument("--questions", required=True, help="JSON list")
     parser.add_argument("--rounds", type=int, default=3)
@@ -136,11 +154,23 @@ def main() -> None:
         started = time.perf_counter()
         answer(question)
         total_ms = (time.perf_counter() - started) * 1000
-        queries.append({"total_ms": round(total_ms, 2), "llm_ms": round(LLM_MS.pop(), 2), "retrieve_ms": round(retrieve_ms, 2)})
+        queries.append(
+            {
+                "total_ms": round(total_ms, 2),
+                "llm_ms": round(LLM_MS.pop(), 2),
+                "retrieve_ms": round(retrieve_ms, 2),
+            }
+        )
     versions = {}
     from importlib import metadata
 
-    for name in ("llama-index-core", "llama-index-llms-openai-like", "haystack-ai", "sentence-transformers", "torch"):
+    for name in (
+        "llama-index-core",
+        "llama-index-llms-openai-like",
+        "haystack-ai",
+        "sentence-transformers",
+        "torch",
+    ):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

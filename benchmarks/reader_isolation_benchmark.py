@@ -37,7 +37,9 @@ from rag.generation.vllm_server import free_port
 from tests.conftest import CORPUS_DIR, MODELS_DIR, make_settings
 from tests.hostile_files import slow_docx, yaml_alias_bomb
 
-SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "evaldata" / "scifact" / "corpus.jsonl"
+SCIFACT = (
+    Path(__file__).resolve().parents[1] / ".." / "shared" / "evaldata" / "scifact" / "corpus.jsonl"
+)
 
 
 def machine() -> dict[str, object]:
@@ -54,9 +56,21 @@ def machine() -> dict[str, object]:
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),
         "load_average_1m": os.getloadavg()[0],
-        "flags": {f: f in flags for f in ("avx512_vnni", "amx_tile", "amx_int8", "avx512_bf16", "avx2")},
+        "flags": {
+            f: f in flags for f in ("avx512_vnni", "amx_tile", "amx_int8", "avx512_bf16", "avx2")
+        },
         "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("python-docx", "pypdf", "PyYAML", "python-frontmatter", "openvino", "faiss-cpu")},
+        "versions": {
+            p: version(p)
+            for p in (
+                "python-docx",
+                "pypdf",
+                "PyYAML",
+                "python-frontmatter",
+                "openvino",
+                "faiss-cpu",
+            )
+        },
     }
 
 
@@ -70,14 +84,22 @@ def per_file(folder: Path, copies: int) -> dict[str, float]:
     options = ReaderOptions()
     read_isolated(files[0], options, ReaderBudget())  # the fork server's start is not per file
     timings = {}
-    for name, read in (("direct", lambda p: read_direct(p, options)), ("isolated", lambda p: read_isolated(p, options, ReaderBudget()))):
+    for name, read in (
+        ("direct", lambda p: read_direct(p, options)),
+        ("isolated", lambda p: read_isolated(p, options, ReaderBudget())),
+    ):
         started = time.perf_counter()
         for path in files:
             read(path)
-        timings[f"{name}_ms_per_file"] = round(1000 * (time.perf_counter() - started) / len(files), 2)
+        timings[f"{name}_ms_per_file"] = round(
+            1000 * (time.perf_counter() - started) / len(files), 2
+        )
     timings["files"] = len(files)
     if SCIFACT.exists():
-        for name, read in (("direct", lambda p: read_direct(p, options)), ("isolated", lambda p: read_isolated(p, options, ReaderBudget()))):
+        for name, read in (
+            ("direct", lambda p: read_direct(p, options)),
+            ("isolated", lambda p: read_isolated(p, options, ReaderBudget())),
+        ):
             started = time.perf_counter()
             documents = len(read(SCIFACT).documents)
             timings[f"scifact_jsonl_{name}_s"] = round(time.perf_counter() - started, 2)
@@ -89,12 +111,16 @@ def corpus_indexing(folder: Path) -> dict[str, float]:
     results = {}
     embedder = None
     for mode in ("never", "always", "never", "always"):
-        settings = make_settings(folder / f"index-{mode}-{time.monotonic_ns()}", indexing={"isolate_readers": mode})
+        settings = make_settings(
+            folder / f"index-{mode}-{time.monotonic_ns()}", indexing={"isolate_readers": mode}
+        )
         embedder = embedder or make_embedder(settings.embedding, MODELS_DIR)
         store = CollectionStore(settings, embedder)
         started = time.perf_counter()
         report = Indexer(store).index_paths([CORPUS_DIR])
-        results.setdefault(f"corpus_index_{mode}_s", []).append(round(time.perf_counter() - started, 2))  # type: ignore[attr-defined]
+        results.setdefault(f"corpus_index_{mode}_s", []).append(
+            round(time.perf_counter() - started, 2)
+        )  # type: ignore[attr-defined]
         assert report.added and not report.failed, report.as_dict()
         store.close()
     return {key: min(values) for key, values in results.items()}  # type: ignore[type-var]
@@ -114,18 +140,29 @@ def upload_latency(folder: Path, workers: int) -> dict[str, float]:
     )
     slow = slow_docx(100_000)
     with TestClient(create_app(settings)) as client:
-        warm = client.post("/documents", data={"text": "warm up the embedder", "collection": "c"}).json()["id"]
+        warm = client.post(
+            "/documents", data={"text": "warm up the embedder", "collection": "c"}
+        ).json()["id"]
         wait(client, warm)
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")
         before = peak_rss_mb()
         client.post("/documents", files={"file": ("slow.docx", slow)}, data={"collection": "a"})
-        client.post("/documents", files={"file": ("laughs.md", yaml_alias_bomb().encode())}, data={"collection": "a"})
+        client.post(
+            "/documents",
+            files={"file": ("laughs.md", yaml_alias_bomb().encode())},
+            data={"collection": "a"},
+        )
         started = time.perf_counter()
-        quick = client.post("/documents", data={"text": "Otters hold hands.", "collection": "b"}).json()["id"]
+        quick = client.post(
+            "/documents", data={"text": "Otters hold hands.", "collection": "b"}
+        ).json()["id"]
         wait(client, quick)
         latency = time.perf_counter() - started
-        return {"quick_upload_latency_s": round(latency, 2), "service_peak_rss_increase_mb": round(peak_rss_mb() - before, 1)}
+        return {
+            "quick_upload_latency_s": round(latency, 2),
+            "service_peak_rss_increase_mb": round(peak_rss_mb() - before, 1),
+        }
 
 
 def wait(client: TestClient, job_id: str) -> None:
@@ -141,7 +178,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         (folder / "files").mkdir()
-        result: dict[str, object] = {"machine": machine(), "limits": dataclasses.asdict(ReadLimits())}
+        result: dict[str, object] = {
+            "machine": machine(),
+            "limits": dataclasses.asdict(ReadLimits()),
+        }
         result["per_file"] = per_file(folder / "files", args.copies)
         print(json.dumps(result["per_file"]))
         result["corpus_indexing"] = corpus_indexing(folder)

@@ -78,14 +78,20 @@ def measure(size: int, queries: int, folder: Path) -> dict[str, object]:
     rng = np.random.default_rng(1)
     texts = [query_terms(rng) for _ in range(queries)]
     cycle = iter(texts * 1000)
-    result: dict[str, object] = {"chunks": size, "build_s": {"sql": round(built_sql_s, 1), "bm25": round(built_bm25_s, 1)}}
+    result: dict[str, object] = {
+        "chunks": size,
+        "build_s": {"sql": round(built_sql_s, 1), "bm25": round(built_bm25_s, 1)},
+    }
     result["bm25_search"], _ = timed(lambda: keywords.search(next(cycle), 100), queries)
     runs = max(3, min(20, 2_000_000 // size))
     position = {int(chunk_id): i for i, chunk_id in enumerate(chunk_ids)}
     for name, filters in FILTERS.items():
+
         def resolve() -> set[int]:
             with database.session_scope(sessions) as session:
-                return DocumentRepository(session).chunk_ids_where(filter_clause(filters), [collection_id])
+                return DocumentRepository(session).chunk_ids_where(
+                    filter_clause(filters), [collection_id]
+                )
 
         resolution, allowed = timed(resolve, runs)
         assert isinstance(allowed, set) and allowed
@@ -103,7 +109,9 @@ def measure(size: int, queries: int, folder: Path) -> dict[str, object]:
     return result
 
 
-def growth(results: list[dict[str, object]], path: Callable[[dict[str, object]], float]) -> list[str]:
+def growth(
+    results: list[dict[str, object]], path: Callable[[dict[str, object]], float]
+) -> list[str]:
     return [
         f"{a['chunks']:,} -> {b['chunks']:,}: x{path(b) / path(a):.1f}"
         for a, b in zip(results, results[1:], strict=False)
@@ -111,7 +119,9 @@ def growth(results: list[dict[str, object]], path: Callable[[dict[str, object]],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--output", type=Path)
@@ -126,11 +136,15 @@ def main() -> None:
     report["growth_p50"] = {
         "bm25_search": growth(results, lambda r: r["bm25_search"]["p50_ms"]),  # type: ignore[index]
         **{
-            f"sql filter {name}": growth(results, lambda r, n=name: r[f"filter {n}"]["sql_resolution"]["p50_ms"])  # type: ignore[index,misc]
+            f"sql filter {name}": growth(
+                results, lambda r, n=name: r[f"filter {n}"]["sql_resolution"]["p50_ms"]
+            )  # type: ignore[index,misc]
             for name in FILTERS
         },
         **{
-            f"bm25 with {name} mask": growth(results, lambda r, n=name: r[f"filter {n}"]["bm25_search_with_mask"]["p50_ms"])  # type: ignore[index,misc]
+            f"bm25 with {name} mask": growth(
+                results, lambda r, n=name: r[f"filter {n}"]["bm25_search_with_mask"]["p50_ms"]
+            )  # type: ignore[index,misc]
             for name in FILTERS
         },
     }

@@ -23,7 +23,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def articles(path: Path, count: int, paragraphs: int = 6) -> list[str]:
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    return ["\n\n".join(p["context"] for p in article["paragraphs"][:paragraphs]) for article in data[:count]]
+    return [
+        "\n\n".join(p["context"] for p in article["paragraphs"][:paragraphs])
+        for article in data[:count]
+    ]
 
 
 async def measure(texts: list[str], targets: list[int]) -> dict[str, object]:
@@ -55,14 +58,18 @@ async def measure(texts: list[str], targets: list[int]) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--squad", type=Path, required=True)
     parser.add_argument("--articles", type=int, default=6)
     parser.add_argument("--targets", default="40,80,150")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
-    result = asyncio.run(measure(articles(args.squad, args.articles), [int(t) for t in args.targets.split(",")]))
+    result = asyncio.run(
+        measure(articles(args.squad, args.articles), [int(t) for t in args.targets.split(",")])
+    )
     from evaluation.machine import machine_info
 
     text = json.dumps({**result, "machine": machine_info()}, indent=2)

@@ -29,7 +29,9 @@ _ROWS_PER_INSERT = 20_000
 def wikipedia_sentences() -> list[str]:
     """The calibration paragraphs shipped with the package, as sentences."""
     data = resources.files("rag") / "data" / "calibration_paragraphs.jsonl"
-    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     return [s.strip() + "." for row in rows for s in row["text"].split(". ") if len(s) > 20]
 
 
@@ -46,12 +48,21 @@ def document_metadata(number: int) -> dict[str, object]:
             "author": f"author {number % 7}"}  # fmt: skip
 
 
-def insert_chunks(session: Session, collection_id: int, count: int, texts: Iterator[str] | None = None) -> list[int]:
+def insert_chunks(
+    session: Session, collection_id: int, count: int, texts: Iterator[str] | None = None
+) -> list[int]:
     """``count`` chunks in documents of ten; returns their ids in order (= faiss ids)."""
     documents = (count + CHUNKS_PER_DOCUMENT - 1) // CHUNKS_PER_DOCUMENT
-    first = int(session.execute(insert(Document).returning(Document.id), [_document(collection_id, 0)]).scalar_one())
+    first = int(
+        session.execute(
+            insert(Document).returning(Document.id), [_document(collection_id, 0)]
+        ).scalar_one()
+    )
     for start in range(1, documents, _ROWS_PER_INSERT):
-        rows = [_document(collection_id, n) for n in range(start, min(documents, start + _ROWS_PER_INSERT))]
+        rows = [
+            _document(collection_id, n)
+            for n in range(start, min(documents, start + _ROWS_PER_INSERT))
+        ]
         session.execute(insert(Document), rows)
     chunk_ids: list[int] = []
     for start in range(0, count, _ROWS_PER_INSERT):
@@ -60,7 +71,9 @@ def insert_chunks(session: Session, collection_id: int, count: int, texts: Itera
              "text": next(texts) if texts else f"synthetic chunk {n}", "start_char": 0, "end_char": 1, "token_count": 1}
             for n in range(start, min(count, start + _ROWS_PER_INSERT))
         ]  # fmt: skip
-        chunk_ids += session.scalars(insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows).all()
+        chunk_ids += session.scalars(
+            insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows
+        ).all()
     return chunk_ids
 
 
@@ -81,7 +94,9 @@ def zipf_terms(count: int, rng: np.random.Generator, skip: int = 0) -> np.ndarra
     weights = 1 / ranks
     weights[:skip] = 0
     cumulative = np.cumsum(weights / weights.sum())
-    return np.minimum(np.searchsorted(cumulative, rng.random(count)), VOCABULARY - 1).astype(np.int32)
+    return np.minimum(np.searchsorted(cumulative, rng.random(count)), VOCABULARY - 1).astype(
+        np.int32
+    )
 
 
 def synthetic_bm25(chunks: int, seed: int = 0) -> bm25s.BM25:
@@ -91,7 +106,9 @@ def synthetic_bm25(chunks: int, seed: int = 0) -> bm25s.BM25:
     terms = zipf_terms(chunks * TERMS_PER_CHUNK, rng, skip=20)
     order = np.argsort(terms, kind="stable")
     documents = (order // TERMS_PER_CHUNK).astype(np.int32)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(terms, minlength=VOCABULARY))]).astype(np.int64)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(terms, minlength=VOCABULARY))]).astype(
+        np.int64
+    )
     del terms, order
     model = bm25s.BM25()
     model.scores = {

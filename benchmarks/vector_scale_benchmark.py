@@ -26,7 +26,9 @@ DIMENSION = 384
 def clustered(count: int, seed: int, centres: int = 2000) -> np.ndarray:
     rng = np.random.default_rng(seed)
     middle = rng.normal(size=(centres, DIMENSION)).astype(np.float32)
-    vectors = middle[rng.integers(0, centres, count)] + 0.5 * rng.normal(size=(count, DIMENSION)).astype(np.float32)
+    vectors = middle[rng.integers(0, centres, count)] + 0.5 * rng.normal(
+        size=(count, DIMENSION)
+    ).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors
 
@@ -38,16 +40,22 @@ def timed_search(index: FaissVectorIndex, queries: np.ndarray) -> tuple[list[set
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--nprobe", type=int, default=32)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    manifest = IndexManifest(embedder="synthetic", dimension=DIMENSION, chunk_max_tokens=254, chunk_overlap_tokens=32)
+    manifest = IndexManifest(
+        embedder="synthetic", dimension=DIMENSION, chunk_max_tokens=254, chunk_overlap_tokens=32
+    )
     vectors, ids = clustered(args.vectors, seed=1), list(range(1, args.vectors + 1))
     queries = clustered(args.queries, seed=2)
     with tempfile.TemporaryDirectory() as scratch:
-        exact = FaissVectorIndex(Path(scratch) / "exact", manifest, IndexLayout(exact_max_vectors=10**12))
+        exact = FaissVectorIndex(
+            Path(scratch) / "exact", manifest, IndexLayout(exact_max_vectors=10**12)
+        )
         exact.add(ids, vectors)
         truth, exact_ms = timed_search(exact, queries)
         exact.save()
@@ -55,7 +63,9 @@ def main() -> None:
         del exact
 
         started = time.perf_counter()
-        ivf = FaissVectorIndex(Path(scratch) / "ivf", manifest, IndexLayout(exact_max_vectors=1, nprobe=args.nprobe))
+        ivf = FaissVectorIndex(
+            Path(scratch) / "ivf", manifest, IndexLayout(exact_max_vectors=1, nprobe=args.nprobe)
+        )
         ivf.add(ids, vectors)
         ivf.fit_layout()
         build_s = time.perf_counter() - started

@@ -41,7 +41,9 @@ def setup_logging(settings: Settings, with_request_ids: bool = False) -> None:
         from api.observability import RequestIdFilter
 
         handler.addFilter(RequestIdFilter())
-    logging.basicConfig(level=settings.log_level, format="%(message)s", handlers=[handler], force=True)
+    logging.basicConfig(
+        level=settings.log_level, format="%(message)s", handlers=[handler], force=True
+    )
     for noisy in ("httpx", "sentence_transformers", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -54,5 +56,3 @@ def open_store(settings: Settings, collection: str = DEFAULT_COLLECTION) -> Coll
     return CollectionStore(
         settings, make_embedder(settings.embedding, settings.model_cache_dir), collection=collection
     )
-
-

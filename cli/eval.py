@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from cli.common import console, stdout_console
@@ -25,11 +32,16 @@ ALL_MODES: tuple[str, ...] = get_args(RetrievalMode)
 
 @eval_app.command("retrieval")
 def eval_retrieval(
-    beir: Annotated[Path, typer.Option(help="BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/).")],
+    beir: Annotated[
+        Path, typer.Option(help="BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/).")
+    ],
     split: Annotated[str, typer.Option(help="qrels split to evaluate")] = "test",
-    modes: Annotated[str, typer.Option(help="comma-separated retrieval modes")] = ",".join(ALL_MODES),
+    modes: Annotated[str, typer.Option(help="comma-separated retrieval modes")] = ",".join(
+        ALL_MODES
+    ),
     data_dir: Annotated[
-        Path | None, typer.Option(help="keep the index here and reuse it next time (default: a scratch dir)")
+        Path | None,
+        typer.Option(help="keep the index here and reuse it next time (default: a scratch dir)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
@@ -41,8 +53,12 @@ def eval_retrieval(
     dataset = load_beir(beir, split)
     scratch = data_dir or Path(tempfile.mkdtemp(prefix="rag-eval-"))
     base = load_settings()
-    settings = load_settings(data_dir=scratch, database_url=None, models_dir=base.model_cache_dir.resolve())
-    console.print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} {split} queries")
+    settings = load_settings(
+        data_dir=scratch, database_url=None, models_dir=base.model_cache_dir.resolve()
+    )
+    console.print(
+        f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} {split} queries"
+    )
     try:
         with _progress(as_json) as progress:
             tasks: dict[str, TaskID] = {}
@@ -53,7 +69,11 @@ def eval_retrieval(
                 progress.update(tasks[mode], completed=done)
 
             results = evaluate_retrieval(
-                settings, make_embedder(settings.embedding, settings.model_cache_dir), dataset, chosen, report  # type: ignore[arg-type]
+                settings,
+                make_embedder(settings.embedding, settings.model_cache_dir),
+                dataset,
+                chosen,  # type: ignore[arg-type]  # checked against RetrievalMode above
+                report,
             )
     finally:
         if data_dir is None:
@@ -84,16 +104,26 @@ def _print_table(name: str, results: dict[str, ModeResult], default: str) -> Non
     for mode, result in results.items():
         label = f"{mode} (default)" if mode == default else mode
         m = result.metrics
-        table.add_row(label, f"{m['ndcg@10']:.4f}", f"{m['recall@100']:.4f}", f"{m['mrr@10']:.4f}", f"{result.ms_per_query:.1f}")
+        table.add_row(
+            label,
+            f"{m['ndcg@10']:.4f}",
+            f"{m['recall@100']:.4f}",
+            f"{m['mrr@10']:.4f}",
+            f"{result.ms_per_query:.1f}",
+        )
     stdout_console.print(table)
 
 
 @eval_app.command("answers")
 def eval_answers(
     squad: Annotated[Path, typer.Option(help="SQuAD v2 JSON file (dev-v2.0.json).")],
-    limit: Annotated[int, typer.Option(help="questions asked: half answerable, half unanswerable")] = 100,
+    limit: Annotated[
+        int, typer.Option(help="questions asked: half answerable, half unanswerable")
+    ] = 100,
     top_k: Annotated[int, typer.Option(help="chunks per question")] = 5,
-    data_dir: Annotated[Path | None, typer.Option(help="keep the index here (default: a scratch dir)")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="keep the index here (default: a scratch dir)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Source recall, citation precision, abstention on unanswerable questions, EM and F1,
@@ -108,8 +138,12 @@ def eval_answers(
     documents, questions = load_squad(squad, limit)
     scratch = data_dir or Path(tempfile.mkdtemp(prefix="rag-eval-answers-"))
     base = load_settings()
-    settings = load_settings(data_dir=scratch, database_url=None, models_dir=base.model_cache_dir.resolve())
-    console.print(f"{len(documents)} paragraphs, {len(questions)} questions, model: {settings.llm.base_url or 'embedded'}")
+    settings = load_settings(
+        data_dir=scratch, database_url=None, models_dir=base.model_cache_dir.resolve()
+    )
+    console.print(
+        f"{len(documents)} paragraphs, {len(questions)} questions, model: {settings.llm.base_url or 'embedded'}"
+    )
 
     async def run() -> dict[str, float | int]:
         container = await build_container(settings)
@@ -121,7 +155,10 @@ def eval_answers(
             with _progress(as_json) as progress:
                 task = progress.add_task("asking", total=len(questions))
                 return await evaluate_answers(
-                    container.answers, questions, top_k, lambda done, _: progress.update(task, completed=done)
+                    container.answers,
+                    questions,
+                    top_k,
+                    lambda done, _: progress.update(task, completed=done),
                 )
         finally:
             await container.close()

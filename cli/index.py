@@ -25,15 +25,20 @@ from rag.errors import RAGError
 
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object.")
+    ] = False,
     prune: Annotated[
-        bool, typer.Option("--prune", help="Remove documents under PATHS whose source no longer exists.")
+        bool,
+        typer.Option("--prune", help="Remove documents under PATHS whose source no longer exists."),
     ] = False,
     meta: Annotated[
-        list[str] | None, typer.Option("--meta", help="key=value added to every document's metadata (repeatable).")
+        list[str] | None,
+        typer.Option("--meta", help="key=value added to every document's metadata (repeatable)."),
     ] = None,
     csv_text_column: Annotated[
-        str | None, typer.Option(help="CSV column holding the text (default: text, content or body).")
+        str | None,
+        typer.Option(help="CSV column holding the text (default: text, content or body)."),
     ] = None,
     collection: CollectionOption = DEFAULT_COLLECTION,
 ) -> None:
@@ -105,14 +110,18 @@ def _print_report(report: IndexReport) -> None:
 
 
 def delete(
-    sources: Annotated[list[str], typer.Argument(help="Document sources: file paths, folders or FILE#ID.")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Document sources: file paths, folders or FILE#ID.")
+    ],
     collection: CollectionOption = DEFAULT_COLLECTION,
 ) -> None:
     """Remove documents (and their chunks and vectors) by source."""
     settings = load_settings()
     setup_logging(settings)
     store = open_store(settings, collection)
-    resolved = [s if "#" in s or ":" in s.split("/", 1)[0] else str(Path(s).resolve()) for s in sources]
+    resolved = [
+        s if "#" in s or ":" in s.split("/", 1)[0] else str(Path(s).resolve()) for s in sources
+    ]
     removed = Indexer(store).delete_sources(resolved)
     store.close()
     console.print(f"removed {removed} document(s)")
@@ -138,6 +147,8 @@ def check(
             report = store.check(repair=repair)
         store.close()
         healthy = healthy and (report.consistent or report.repaired)
-        typer.echo(json.dumps({"collection": name} | report.__dict__ | {"consistent": report.consistent}))
+        typer.echo(
+            json.dumps({"collection": name} | report.__dict__ | {"consistent": report.consistent})
+        )
     catalog.close()
     raise typer.Exit(0 if healthy else 1)

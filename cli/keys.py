@@ -35,7 +35,9 @@ def keys_create(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--collections") from exc
     scope = "admin (every collection)" if admin else ", ".join(created.info.collections)
-    console.print(f"key {created.info.id} ({created.info.prefix}…) for {scope}; it is shown only now:")
+    console.print(
+        f"key {created.info.id} ({created.info.prefix}…) for {scope}; it is shown only now:"
+    )
     typer.echo(created.key)
 
 
@@ -48,12 +50,21 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("id", "name", "prefix", "scope", "created", "revoked")
     for key in keys:
-        table.add_row(str(key.id), key.name, key.prefix, _scope(key), key.created_at[:19], (key.revoked_at or "")[:19])
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.prefix,
+            _scope(key),
+            key.created_at[:19],
+            (key.revoked_at or "")[:19],
+        )
     stdout_console.print(table)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or prefix (from `rag keys list`).")]) -> None:
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id or prefix (from `rag keys list`).")],
+) -> None:
     """Revoke a key: it stops working at once."""
     revoked = _key_store().revoke(key)
     if revoked is None:

@@ -56,7 +56,9 @@ def summarize(outcomes: list[QuestionOutcome]) -> dict[str, float | int]:
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "source_recall": mean([float(o.gold_source_retrieved) for o in answerable]),
-        "citation_precision": round(sum(o.citations_to_gold for o in answerable) / cited, 4) if cited else 0.0,
+        "citation_precision": round(sum(o.citations_to_gold for o in answerable) / cited, 4)
+        if cited
+        else 0.0,
         "answers_with_citation": mean([float(o.citations > 0) for o in answerable]),
         "abstention_accuracy_unanswerable": mean([float(o.abstained) for o in unanswerable]),
         "false_abstention_answerable": mean([float(o.abstained) for o in answerable]),

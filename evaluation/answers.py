@@ -26,7 +26,9 @@ class SquadQuestion:
     answers: list[str]  # empty for an unanswerable question
 
 
-def load_squad(path: Path, limit: int, seed: int = 0) -> tuple[list[SourceDocument], list[SquadQuestion]]:
+def load_squad(
+    path: Path, limit: int, seed: int = 0
+) -> tuple[list[SourceDocument], list[SquadQuestion]]:
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     documents: list[SourceDocument] = []
     answerable: list[SquadQuestion] = []
@@ -34,18 +36,29 @@ def load_squad(path: Path, limit: int, seed: int = 0) -> tuple[list[SourceDocume
     for article in data:
         for number, paragraph in enumerate(article["paragraphs"]):
             source = f"squad:{article['title']}#{number}"
-            documents.append(SourceDocument(source, paragraph["context"], {"title": article["title"], "source": source}))
+            documents.append(
+                SourceDocument(
+                    source, paragraph["context"], {"title": article["title"], "source": source}
+                )
+            )
             for qa in paragraph["qas"]:
                 golds = [a["text"] for a in qa.get("answers", [])]
-                (unanswerable if qa.get("is_impossible") else answerable).append(SquadQuestion(qa["question"], source, golds))
+                (unanswerable if qa.get("is_impossible") else answerable).append(
+                    SquadQuestion(qa["question"], source, golds)
+                )
     rng = random.Random(seed)
     half = limit // 2
-    sample = rng.sample(answerable, min(half, len(answerable))) + rng.sample(unanswerable, min(limit - half, len(unanswerable)))
+    sample = rng.sample(answerable, min(half, len(answerable))) + rng.sample(
+        unanswerable, min(limit - half, len(unanswerable))
+    )
     return documents, sample
 
 
 async def evaluate_answers(
-    answers: AnswerService, questions: list[SquadQuestion], top_k: int, progress: Progress | None = None
+    answers: AnswerService,
+    questions: list[SquadQuestion],
+    top_k: int,
+    progress: Progress | None = None,
 ) -> dict[str, float | int]:
     outcomes = []
     for done, item in enumerate(questions, start=1):
@@ -55,7 +68,9 @@ async def evaluate_answers(
             QuestionOutcome(
                 answerable_gold=bool(item.answers),
                 abstained=not result.answerable,
-                gold_source_retrieved=any(s.metadata.get("source") == item.source for s in result.sources),
+                gold_source_retrieved=any(
+                    s.metadata.get("source") == item.source for s in result.sources
+                ),
                 citations=len(cited_sources),
                 citations_to_gold=sum(source == item.source for source in cited_sources),
                 exact=exact_match(result.text, item.answers) if item.answers else 0.0,

@@ -49,6 +49,13 @@ def load_beir(directory: Path, split: str = "test") -> BeirDataset:
             if len(row) < 3 or row[0] in ("query-id", "query_id"):
                 continue
             qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    queries = {q["_id"]: q["text"] for q in _jsonl(directory / "queries.jsonl") if q["_id"] in qrels}
-    corpus = {d["_id"]: (d.get("title", ""), d.get("text", "")) for d in _jsonl(directory / "corpus.jsonl")}
-    return BeirDataset(directory.name, corpus, queries, {q: r for q, r in qrels.items() if q in queries})
+    queries = {
+        q["_id"]: q["text"] for q in _jsonl(directory / "queries.jsonl") if q["_id"] in qrels
+    }
+    corpus = {
+        d["_id"]: (d.get("title", ""), d.get("text", ""))
+        for d in _jsonl(directory / "corpus.jsonl")
+    }
+    return BeirDataset(
+        directory.name, corpus, queries, {q: r for q, r in qrels.items() if q in queries}
+    )

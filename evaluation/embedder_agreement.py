@@ -24,7 +24,11 @@ class Agreement:
     worst_text: str
 
     def as_dict(self) -> dict[str, float | str]:
-        return {"mean": round(self.mean, 5), "min": round(self.min, 5), "worst_text": self.worst_text[:120]}
+        return {
+            "mean": round(self.mean, 5),
+            "min": round(self.min, 5),
+            "worst_text": self.worst_text[:120],
+        }
 
 
 @dataclass(frozen=True)
@@ -38,15 +42,26 @@ def scifact_sample(directory: Path, queries: int = 100, documents: int = 100) ->
     first ones, up to ``documents``): texts of the lengths the encoder really meets."""
     dataset = load_beir(directory, "test")
     query_ids = list(dataset.queries)[:queries]
-    doc_ids = list(dict.fromkeys(d for q in query_ids for d in dataset.qrels[q] if d in dataset.corpus))
+    doc_ids = list(
+        dict.fromkeys(d for q in query_ids for d in dataset.qrels[q] if d in dataset.corpus)
+    )
     doc_ids += [d for d in dataset.corpus if d not in set(doc_ids)]
-    texts = [f"{title} {text}".strip() for title, text in (dataset.corpus[d] for d in doc_ids[:documents])]
+    texts = [
+        f"{title} {text}".strip()
+        for title, text in (dataset.corpus[d] for d in doc_ids[:documents])
+    ]
     return SciFactSample([dataset.queries[q] for q in query_ids], texts)
 
 
 def agreement(encoder: Embedder, reference: Vectors, texts: list[str], per_call: bool) -> Agreement:
     """Cosine of ``encoder``'s vectors to ``reference`` (normalised rows, one per text)."""
-    vectors = np.stack([encoder.embed([text])[0] for text in texts]) if per_call else encoder.embed(texts)
-    cosines = (vectors * reference).sum(axis=1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
+    vectors = (
+        np.stack([encoder.embed([text])[0] for text in texts]) if per_call else encoder.embed(texts)
+    )
+    cosines = (
+        (vectors * reference).sum(axis=1)
+        / np.linalg.norm(vectors, axis=1)
+        / np.linalg.norm(reference, axis=1)
+    )
     worst = int(np.argmin(cosines))
     return Agreement(float(cosines.mean()), float(cosines[worst]), texts[worst])

@@ -72,7 +72,9 @@ def openvino_cpu() -> dict[str, object]:
         return {"openvino_default_precision": None, "openvino_capabilities": None}
     core = openvino.Core()
     return {
-        "openvino_default_precision": core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name(),
+        "openvino_default_precision": core.get_property(
+            "CPU", "INFERENCE_PRECISION_HINT"
+        ).get_type_name(),
         "openvino_capabilities": list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
     }
 
@@ -95,4 +97,6 @@ def machine_label(info: dict[str, object] | None = None) -> str:
     flags = info["cpu_flags"]
     assert isinstance(flags, dict)
     extras = [name for name in ("avx512_vnni", "avx512_bf16", "amx_bf16") if flags.get(name)]
-    return f"{info['cpu_model']}, {info['cores']} cores, " + ("+".join(extras) if extras else "no AVX-512/AMX")
+    return f"{info['cpu_model']}, {info['cores']} cores, " + (
+        "+".join(extras) if extras else "no AVX-512/AMX"
+    )

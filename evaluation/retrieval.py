@@ -39,7 +39,10 @@ class ModeResult:
 
 
 def index_dataset(
-    store: CollectionStore, settings: Settings, dataset: BeirDataset, progress: Progress | None = None
+    store: CollectionStore,
+    settings: Settings,
+    dataset: BeirDataset,
+    progress: Progress | None = None,
 ) -> IndexReport:
     indexer = Indexer(store)
     report = IndexReport()

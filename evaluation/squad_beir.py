@@ -25,14 +25,20 @@ def write_squad_beir(squad_json: Path, target: Path) -> dict[str, int]:
             split = SPLITS[number % 2]
             for paragraph_number, paragraph in enumerate(article["paragraphs"]):
                 doc_id = f"{number}-{paragraph_number}"
-                corpus.write(json.dumps({"_id": doc_id, "title": "", "text": paragraph["context"]}) + "\n")
+                corpus.write(
+                    json.dumps({"_id": doc_id, "title": "", "text": paragraph["context"]}) + "\n"
+                )
                 counts["documents"] += 1
                 for question in paragraph["qas"]:
                     if question.get("is_impossible"):
                         continue
-                    queries.write(json.dumps({"_id": question["id"], "text": question["question"]}) + "\n")
+                    queries.write(
+                        json.dumps({"_id": question["id"], "text": question["question"]}) + "\n"
+                    )
                     qrels[split].append(f"{question['id']}\t{doc_id}\t1")
                     counts[f"{split}_queries"] += 1
     for split, rows in qrels.items():
-        (target / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+        (target / "qrels" / f"{split}.tsv").write_text(
+            "query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n"
+        )
     return counts

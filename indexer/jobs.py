@@ -88,7 +88,11 @@ class IngestionJobs:
             warm_up()
 
     def submit(
-        self, collection: str, payload: UploadPayload, content: bytes | None = None, text: str | None = None
+        self,
+        collection: str,
+        payload: UploadPayload,
+        content: bytes | None = None,
+        text: str | None = None,
     ) -> JobInfo:
         """Save the upload and queue its job; raises ``MetadataLimitError`` (a ValueError) first
         if the metadata is over the limits."""
@@ -96,7 +100,12 @@ class IngestionJobs:
         job_id = uuid.uuid4().hex
         save_upload(self.uploads_dir / job_id, payload, content, text)
         job = IngestionJob(
-            id=job_id, collection=collection, source=payload.source, status=QUEUED, stage="queued", attempts=0
+            id=job_id,
+            collection=collection,
+            source=payload.source,
+            status=QUEUED,
+            stage="queued",
+            attempts=0,
         )
         with database.session_scope(self.sessions) as session:
             session.add(job)
@@ -112,11 +121,15 @@ class IngestionJobs:
         """Jobs to run: queued ones, and running ones a dead process left behind (call at start)."""
         with database.session_scope(self.sessions) as session:
             session.execute(
-                update(IngestionJob).where(IngestionJob.status == RUNNING).values(status=QUEUED, stage="requeued")
+                update(IngestionJob)
+                .where(IngestionJob.status == RUNNING)
+                .values(status=QUEUED, stage="requeued")
             )
             return list(
                 session.scalars(
-                    select(IngestionJob.id).where(IngestionJob.status == QUEUED).order_by(IngestionJob.created_at)
+                    select(IngestionJob.id)
+                    .where(IngestionJob.status == QUEUED)
+                    .order_by(IngestionJob.created_at)
                 )
             )
 
@@ -137,7 +150,9 @@ class IngestionJobs:
             logger.warning("job %s attempt %d failed: %s", job_id, job.attempts, exc)
             if job.attempts < self.max_attempts:
                 return self._set(job_id, status=QUEUED, stage="retrying", error=str(exc))
-            return self._finish(job_id, FAILED, None, f"gave up after {job.attempts} attempts: {exc}")
+            return self._finish(
+                job_id, FAILED, None, f"gave up after {job.attempts} attempts: {exc}"
+            )
         except Exception as exc:
             logger.exception("job %s failed", job_id)
             return self._finish(job_id, FAILED, None, f"{type(exc).__name__}: {exc}")
@@ -170,7 +185,12 @@ class IngestionJobs:
             claimed = session.execute(
                 update(IngestionJob)
                 .where(IngestionJob.id == job_id, IngestionJob.status == QUEUED)
-                .values(status=RUNNING, stage="starting", started_at=utcnow(), attempts=IngestionJob.attempts + 1)
+                .values(
+                    status=RUNNING,
+                    stage="starting",
+                    started_at=utcnow(),
+                    attempts=IngestionJob.attempts + 1,
+                )
             )
             return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
@@ -187,6 +207,10 @@ class IngestionJobs:
             session.flush()
             return _info(job)
 
-    def _finish(self, job_id: str, status: str, report: dict[str, Any] | None, error: str | None) -> JobInfo | None:
+    def _finish(
+        self, job_id: str, status: str, report: dict[str, Any] | None, error: str | None
+    ) -> JobInfo | None:
         remove_upload(self.uploads_dir / job_id)
-        return self._set(job_id, status=status, stage="done", report=report, error=error, finished_at=utcnow())
+        return self._set(
+            job_id, status=status, stage="done", report=report, error=error, finished_at=utcnow()
+        )

@@ -38,9 +38,13 @@ class ReadLimits:
     @classmethod
     def from_settings(cls, indexing: IndexingSettings) -> ReadLimits:
         return cls(
-            metadata=MetadataLimits(int(indexing.max_metadata_kb * 1024), indexing.max_metadata_depth),
+            metadata=MetadataLimits(
+                int(indexing.max_metadata_kb * 1024), indexing.max_metadata_depth
+            ),
             archive=ArchiveLimits(
-                int(indexing.max_archive_mb * 1_000_000), indexing.max_compression_ratio, indexing.max_archive_members
+                int(indexing.max_archive_mb * 1_000_000),
+                indexing.max_compression_ratio,
+                indexing.max_archive_members,
             ),
             yaml_max_aliases=indexing.yaml_max_aliases,
             max_document_chars=indexing.max_document_chars,

@@ -107,7 +107,9 @@ class Indexer:
         """The chunker defaults to the store's settings, which its index manifest records."""
         self.store = store
         chunking = store.settings.chunking
-        self.chunker = chunker or TokenChunker(store.embedder, chunking.max_tokens, chunking.overlap_tokens)
+        self.chunker = chunker or TokenChunker(
+            store.embedder, chunking.max_tokens, chunking.overlap_tokens
+        )
         self.limits = ReadLimits.from_settings(store.settings.indexing)
         self.budget = budget_for(store.settings.indexing, uploads=False)
         self._last_save = time.monotonic()
@@ -138,7 +140,9 @@ class Indexer:
             documents = prefetch(self._read_all(found, report, on_file, options, seen, unreadable))
             self.index_documents(documents, report, finish=False)
             if options.prune:
-                gone = self._pruned_sources(roots or [item.path for item in found], seen, unreadable)
+                gone = self._pruned_sources(
+                    roots or [item.path for item in found], seen, unreadable
+                )
                 report.removed += self._delete_sources(gone)
             self._finish(report)
         return report
@@ -224,12 +228,25 @@ class Indexer:
                     continue
                 report.files += 1
                 if found.path.suffix.lower() in OCR_SUFFIXES:
-                    slow.append((found.path, ocr_reader.submit(self._read_file, found.path, report, options, seen)))
+                    slow.append(
+                        (
+                            found.path,
+                            ocr_reader.submit(self._read_file, found.path, report, options, seen),
+                        )
+                    )
                 else:
-                    yield from self._read_documents(found.path, self._read_file(found.path, report, options, seen), on_file, seen, unreadable)
+                    yield from self._read_documents(
+                        found.path,
+                        self._read_file(found.path, report, options, seen),
+                        on_file,
+                        seen,
+                        unreadable,
+                    )
                 while slow and slow[0][1].done():
                     path, future = slow.pop(0)
-                    yield from self._read_documents(path, future.result(), on_file, seen, unreadable)
+                    yield from self._read_documents(
+                        path, future.result(), on_file, seen, unreadable
+                    )
             for path, future in slow:
                 yield from self._read_documents(path, future.result(), on_file, seen, unreadable)
 
@@ -299,7 +316,9 @@ class Indexer:
         for document in changed:
             document_spans = chunk_document(self.chunker, document.text, document.sections)
             if len(document_spans) > self.limits.max_document_chunks:
-                report.failed.append((document.source, too_many_chunks(len(document_spans), self.limits)))
+                report.failed.append(
+                    (document.source, too_many_chunks(len(document_spans), self.limits))
+                )
                 continue
             spans[document.source] = document_spans
         changed = [document for document in changed if document.source in spans]
@@ -322,7 +341,10 @@ class Indexer:
         with self.store.session() as repo:
             for document in prepared.documents:
                 _, added, removed = repo.replace_document(
-                    document.source, prepared.hashes[document.source], document.metadata, prepared.spans[document.source]
+                    document.source,
+                    prepared.hashes[document.source],
+                    document.metadata,
+                    prepared.spans[document.source],
                 )
                 new_ids.extend(added)
                 old_ids.extend(removed)

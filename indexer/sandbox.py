@@ -70,7 +70,10 @@ def read_isolated(path: Path, options: ReaderOptions, budget: ReaderBudget) -> R
     context = _forkserver()
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=_child, args=(sender, path, options, budget.memory_bytes), name="rag-reader", daemon=True
+        target=_child,
+        args=(sender, path, options, budget.memory_bytes),
+        name="rag-reader",
+        daemon=True,
     )
     child.start()
     sender.close()
@@ -80,7 +83,11 @@ def read_isolated(path: Path, options: ReaderOptions, budget: ReaderBudget) -> R
         # the readers, seconds on a busy machine) is not the file's fault.
         outcome = _receive(receiver, STARTUP_TIMEOUT_S)
         if outcome == _TIMED_OUT:
-            outcome = ("error", str(path), f"the reader process did not start within {STARTUP_TIMEOUT_S:g} s")
+            outcome = (
+                "error",
+                str(path),
+                f"the reader process did not start within {STARTUP_TIMEOUT_S:g} s",
+            )
         elif outcome == _STARTED:
             outcome = _receive(receiver, budget.timeout_s)
     finally:
@@ -139,7 +146,9 @@ def _forkserver() -> ForkServerContext:
 
 _WARM_UP_FILES = {
     "warm.html": b"<html><head><title>T</title></head><body><article><p>{text}</p></article></body></html>",
-    "warm.txt": "Caf\u00e9 cr\u00e8me, {text}".encode("latin-1"),  # not UTF-8: encoding detection runs
+    "warm.txt": "Caf\u00e9 cr\u00e8me, {text}".encode(
+        "latin-1"
+    ),  # not UTF-8: encoding detection runs
     "warm.md": b"---\ntitle: T\n---\n{text}\n",
     "warm.csv": b"id,text\n1,{text}\n",
 }
@@ -199,7 +208,9 @@ if _in_fork_server():
 def warm_up() -> None:
     """Start the fork server now (in the background), so the first upload does not wait for it."""
     _forkserver()
-    threading.Thread(target=multiprocessing.forkserver.ensure_running, name="reader-forkserver", daemon=True).start()
+    threading.Thread(
+        target=multiprocessing.forkserver.ensure_running, name="reader-forkserver", daemon=True
+    ).start()
 
 
 def _limit_memory(extra_bytes: int) -> None:
@@ -207,7 +218,9 @@ def _limit_memory(extra_bytes: int) -> None:
         size_bytes = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     soft = size_bytes + extra_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+    resource.setrlimit(
+        resource.RLIMIT_AS, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard)
+    )
 
 
 def _child(sender: Connection, path: Path, options: ReaderOptions, memory_bytes: int) -> None:
@@ -237,5 +250,7 @@ def read_file(path: Path, options: ReaderOptions, budget: ReaderBudget | None) -
 
 def budget_for(indexing: IndexingSettings, uploads: bool) -> ReaderBudget | None:
     """The budget that ``RAG_INDEXING__ISOLATE_READERS`` gives uploads (or the CLI), or None."""
-    wanted = indexing.isolate_readers == "always" or (uploads and indexing.isolate_readers == "uploads")
+    wanted = indexing.isolate_readers == "always" or (
+        uploads and indexing.isolate_readers == "uploads"
+    )
     return ReaderBudget.from_settings(indexing) if wanted else None

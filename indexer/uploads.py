@@ -55,7 +55,7 @@ def _safe_char(char: str) -> str:
 
 
 def _truncate_utf8(text: str, max_bytes: int) -> str:
-    return text.encode("utf-8")[:max(max_bytes, 0)].decode("utf-8", "ignore")
+    return text.encode("utf-8")[: max(max_bytes, 0)].decode("utf-8", "ignore")
 
 
 def safe_filename(name: str) -> str:
@@ -64,8 +64,14 @@ def safe_filename(name: str) -> str:
     extension kept. Where this changed the name, ``~<8 hex of sha256(name)>`` goes before
     the extension, so different names stay different sources."""
     original = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
-    cleaned = _RUNS.sub("_", "".join(_safe_char(c) for c in original)).strip(" ").lstrip(".").strip(" ")
-    stem, suffix = (cleaned[: -len(Path(cleaned).suffix)], Path(cleaned).suffix) if Path(cleaned).suffix else (cleaned, "")
+    cleaned = (
+        _RUNS.sub("_", "".join(_safe_char(c) for c in original)).strip(" ").lstrip(".").strip(" ")
+    )
+    stem, suffix = (
+        (cleaned[: -len(Path(cleaned).suffix)], Path(cleaned).suffix)
+        if Path(cleaned).suffix
+        else (cleaned, "")
+    )
     if cleaned == original and stem and len(cleaned.encode("utf-8")) <= MAX_NAME_BYTES:
         return cleaned
     tag = "~" + hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:8]
@@ -77,7 +83,9 @@ def safe_filename(name: str) -> str:
 def check_supported(filename: str) -> None:
     if reader_for(Path(filename)) is None:
         supported = ", ".join(sorted(READERS))
-        raise UnsupportedUpload(f"unsupported file type {Path(filename).suffix or '(none)'!r}; supported: {supported}")
+        raise UnsupportedUpload(
+            f"unsupported file type {Path(filename).suffix or '(none)'!r}; supported: {supported}"
+        )
 
 
 def text_source(text: str) -> str:
@@ -102,7 +110,10 @@ def load_payload(folder: Path) -> UploadPayload:
 
 
 def read_upload(
-    folder: Path, payload: UploadPayload, limits: ReadLimits | None = None, budget: ReaderBudget | None = None
+    folder: Path,
+    payload: UploadPayload,
+    limits: ReadLimits | None = None,
+    budget: ReaderBudget | None = None,
 ) -> tuple[list[SourceDocument], list[tuple[str, str]]]:
     """The upload's documents and the problems met reading it ((name, reason) pairs).
 
@@ -116,7 +127,10 @@ def read_upload(
     if payload.kind == "text":
         text = (folder / TEXT_FILE).read_text(encoding="utf-8")
         document = SourceDocument(source=payload.source, text=text, metadata={})
-        return _within_limits([with_metadata(document, json_safe(payload.metadata), {"source": payload.source})], limits)
+        return _within_limits(
+            [with_metadata(document, json_safe(payload.metadata), {"source": payload.source})],
+            limits,
+        )
     path = folder / payload.filename
     if reader_for(path) is None:
         return [], [(payload.filename, "unsupported file type")]
@@ -131,7 +145,9 @@ def read_upload(
     for document in result.documents:
         source = payload.source + document.source[len(saved_as) :]  # keeps a JSONL line's #id
         metadata = {k: v for k, v in document.metadata.items() if v != saved_as and k != "source"}
-        renamed = replace(document, source=source, metadata={**metadata, "filename": payload.filename})
+        renamed = replace(
+            document, source=source, metadata={**metadata, "filename": payload.filename}
+        )
         documents.append(with_metadata(renamed, json_safe(payload.metadata), {"source": source}))
     kept, refused = _within_limits(documents, limits)
     problems = [(payload.filename, problem.reason) for problem in result.problems]

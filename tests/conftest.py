@@ -45,7 +45,9 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
         return
     admin = postgres_admin_url()
     if not admin:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     name = f"rag_test_{uuid.uuid4().hex[:12]}"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
@@ -112,7 +114,9 @@ def torch_embedder() -> SentenceTransformersEmbedder:
 
 
 def make_settings(data_dir: Path, database_url: str | None = None, **overrides: object) -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url, models_dir=MODELS_DIR, **overrides)  # type: ignore[arg-type]
+    return Settings(
+        data_dir=data_dir, database_url=database_url, models_dir=MODELS_DIR, **overrides
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -107,7 +107,9 @@ class FakeModelServer:
         with self._lock:
             self._queue.extend(Reply(text) for text in texts)
 
-    def fail(self, status: int = 503, message: str = "the fake model server is failing", times: int = 1) -> None:
+    def fail(
+        self, status: int = 503, message: str = "the fake model server is failing", times: int = 1
+    ) -> None:
         """The next ``times`` requests answer HTTP ``status`` with OpenAI's error body, before any token."""
         with self._lock:
             self._queue.extend(Failure(status, message) for _ in range(times))
@@ -140,9 +142,13 @@ class FakeModelServer:
         if self._server is not None:
             return
         logging.getLogger("uvicorn.error").addFilter(_HideBrokenOff())
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-model-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name="fake-model-server", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:
@@ -200,7 +206,9 @@ class FakeModelServer:
         else:
             try:
                 text = scripted.text(body) if callable(scripted.text) else scripted.text
-            except Exception as exc:  # a responder's failed assertion: the test sees it (``errors``)
+            except (
+                Exception
+            ) as exc:  # a responder's failed assertion: the test sees it (``errors``)
                 self.errors.append(exc)
                 return _error(500, f"fake model server: the scripted responder failed: {exc!r}")
             pieces, finish = _limited(text, body.get("stop"), body.get("max_tokens"))
@@ -212,8 +220,12 @@ class FakeModelServer:
                 media_type="text/event-stream",
             )
         if isinstance(scripted, BreakOff):  # a body cut off: headers promise more than comes
-            return _CutOffResponse(json.dumps(shape.whole("".join(pieces), "stop", prompt_tokens, len(pieces))))
-        return JSONResponse(shape.whole("".join(pieces), finish or "stop", prompt_tokens, len(pieces)))
+            return _CutOffResponse(
+                json.dumps(shape.whole("".join(pieces), "stop", prompt_tokens, len(pieces)))
+            )
+        return JSONResponse(
+            shape.whole("".join(pieces), finish or "stop", prompt_tokens, len(pieces))
+        )
 
 
 @dataclass(frozen=True)
@@ -229,13 +241,18 @@ class _Shape:
         return {"id": self.id, "object": obj, "created": self.created, "model": self.model,
                 "choices": choices, "system_fingerprint": None}  # fmt: skip
 
-    def whole(self, text: str, finish: str, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    def whole(
+        self, text: str, finish: str, prompt_tokens: int, completion_tokens: int
+    ) -> dict[str, Any]:
         if self.kind == "chat":
             choice = {"index": 0, "message": {"role": "assistant", "content": text, "refusal": None,
                       "tool_calls": []}, "logprobs": None, "finish_reason": finish}  # fmt: skip
             body = self._envelope("chat.completion", [choice])
         else:
-            body = self._envelope("text_completion", [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}])
+            body = self._envelope(
+                "text_completion",
+                [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+            )
         body["usage"] = _usage(prompt_tokens, completion_tokens)
         return body
 
@@ -300,7 +317,9 @@ class _HideBrokenOff(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], BrokenOff))
 
 
-def _limited(text: str, stop: Sequence[str] | str | None, max_tokens: int | None) -> tuple[list[str], str]:
+def _limited(
+    text: str, stop: Sequence[str] | str | None, max_tokens: int | None
+) -> tuple[list[str], str]:
     """What vLLM would send: the text up to the first stop string, at most max_tokens pieces."""
     finish = "stop"
     stops = [stop] if isinstance(stop, str) else list(stop or [])

@@ -60,7 +60,9 @@ class SharedModelServer:
             return
         from api.container import embedded_server  # the service's heavy imports: only when used
 
-        settings = Settings(data_dir=data_dir, models_dir=self.models_dir, llm={"embedded_port": self.port})  # type: ignore[arg-type]
+        settings = Settings(
+            data_dir=data_dir, models_dir=self.models_dir, llm={"embedded_port": self.port}
+        )  # type: ignore[arg-type]
         server = embedded_server(settings)
         server.start()
         try:

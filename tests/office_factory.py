@@ -41,7 +41,12 @@ CARGO = (
 
 def table_rows(count: int = 40, first: int = 1) -> list[list[str]]:
     return [
-        [f"Van {i}", f"PL-{1000 + 37 * i}", f"{FIRST_NAMES[i % 10]} {chr(65 + i % 26)}.", CARGO[i - 1]]
+        [
+            f"Van {i}",
+            f"PL-{1000 + 37 * i}",
+            f"{FIRST_NAMES[i % 10]} {chr(65 + i % 26)}.",
+            CARGO[i - 1],
+        ]
         for i in range(first, first + count)
     ]
 
@@ -56,7 +61,9 @@ def scanned_pdf(path: Path, pages: list[str] = SCANNED_PAGES, dpi: int = SCAN_DP
     """Text PDF -> rendered images (pdfium) -> an image-only PDF (Pillow): no text layer."""
     text_pdf = write_pdf(path.with_suffix(".text.pdf"), pages)
     document = pypdfium2.PdfDocument(text_pdf)
-    images = [document[i].render(scale=dpi / 72).to_pil().convert("L") for i in range(len(document))]
+    images = [
+        document[i].render(scale=dpi / 72).to_pil().convert("L") for i in range(len(document))
+    ]
     document.close()
     text_pdf.unlink()
     images[0].save(path, format="PDF", resolution=dpi, save_all=True, append_images=images[1:])
@@ -92,7 +99,9 @@ def docx_with_table(path: Path, rows: int = 40) -> Path:
 
 
 def html_with_table(path: Path, rows: int = 40, first: int = 41) -> Path:
-    body = "".join(f"<tr>{''.join(f'<td>{v}</td>' for v in row)}</tr>" for row in table_rows(rows, first))
+    body = "".join(
+        f"<tr>{''.join(f'<td>{v}</td>' for v in row)}</tr>" for row in table_rows(rows, first)
+    )
     head = "".join(f"<th>{v}</th>" for v in TABLE_HEADER)
     path.write_text(
         "<html><head><title>Fleet register</title></head><body><nav>Home | Contact</nav><article>"
@@ -138,7 +147,9 @@ def pptx_deck(path: Path, slides: list[tuple[str, str, str]] = SLIDES) -> Path:
     slide = deck.slides.add_slide(deck.slide_layouts[5])
     slide.shapes.title.text = "Crew roster"
     shape = slide.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(6), Inches(2))
-    for r, row in enumerate([["Role", "Name"], ["Captain", "Ingrid Vos"], ["Engineer", "Tomas Berg"]]):
+    for r, row in enumerate(
+        [["Role", "Name"], ["Captain", "Ingrid Vos"], ["Engineer", "Tomas Berg"]]
+    ):
         for c, value in enumerate(row):
             shape.table.cell(r, c).text = value
     deck.save(str(path))
@@ -175,7 +186,9 @@ def pdf_with_table(path: Path, rows: list[list[str]], before: str, after: str) -
             x = left + c * cell_w
             ops.append(f"{x:.1f} {y} {cell_w:.1f} {cell_h} re S")
             ops.append(f"BT /F1 10 Tf {x + 4:.1f} {y + 5} Td ({_pdf_escape(value)}) Tj ET")
-    ops.append(f"BT /F1 11 Tf {left} {top - (len(rows) + 2) * cell_h} Td ({_pdf_escape(after)}) Tj ET")
+    ops.append(
+        f"BT /F1 11 Tf {left} {top - (len(rows) + 2) * cell_h} Td ({_pdf_escape(after)}) Tj ET"
+    )
     stream = "\n".join(ops).encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",

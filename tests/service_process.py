@@ -16,7 +16,9 @@ from rag.generation.vllm_server import free_port
 
 
 @contextmanager
-def serve_in_process(data_dir: Path, env: dict[str, str], startup_timeout_s: float = 300) -> Iterator[str]:
+def serve_in_process(
+    data_dir: Path, env: dict[str, str], startup_timeout_s: float = 300
+) -> Iterator[str]:
     """Serve ``data_dir`` until ``/health`` answers 200; yields the URL. Its log is
     ``data_dir/serve.log``; the process is stopped on exit."""
     port = free_port()
@@ -34,7 +36,9 @@ def serve_in_process(data_dir: Path, env: dict[str, str], startup_timeout_s: flo
             deadline = time.monotonic() + startup_timeout_s
             while not _healthy(url):
                 if process.poll() is not None:
-                    raise RuntimeError(f"rag serve exited:\n{log_path.read_text(errors='replace')[-3000:]}")
+                    raise RuntimeError(
+                        f"rag serve exited:\n{log_path.read_text(errors='replace')[-3000:]}"
+                    )
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"rag serve was not healthy after {startup_timeout_s:.0f} s")
                 time.sleep(1)

@@ -30,17 +30,23 @@ async def ask(
     asked = request.asked
     for text in [asked] if isinstance(asked, str) else asked:
         if len(text) > limits.api.max_question_chars:
-            raise InvalidRequest(f"question is longer than {limits.api.max_question_chars} characters")
+            raise InvalidRequest(
+                f"question is longer than {limits.api.max_question_chars} characters"
+            )
     top_k = check_retrieval_options(container, request.top_k, request.filters)
     existing = await anyio.to_thread.run_sync(container.catalog.collection_names)
     collections = visible_collections(principal, existing, request.collections)
     answers = container.answers
     history = [Turn(turn.role, turn.content) for turn in request.messages or []]
     if not request.stream:
-        result = await answers.ask(asked, top_k, request.mode, request.filters, collections, history)
+        result = await answers.ask(
+            asked, top_k, request.mode, request.filters, collections, history
+        )
         return answer_response(result, request)
 
-    prepared = await answers.prepare(asked, top_k, request.mode, request.filters, collections, history)
+    prepared = await answers.prepare(
+        asked, top_k, request.mode, request.filters, collections, history
+    )
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         if prepared.abstained is not None:

@@ -49,7 +49,9 @@ class ConfigResponse(BaseModel):
 
     question: TextLimit = Field(description="/ask: the question.")
     top_k: NumberLimits = Field(description="/ask: how many chunks to retrieve.")
-    summary_words: NumberLimits = Field(description="/summarize: the summary's target length in words.")
+    summary_words: NumberLimits = Field(
+        description="/summarize: the summary's target length in words."
+    )
     collection_name: NameRule = Field(description="A collection's name (POST /documents, /ask).")
 
 
@@ -74,7 +76,9 @@ async def config(container: ContainerDep) -> ConfigResponse:
             default=settings.retrieval.default_top_k,
         ),
         summary_words=NumberLimits(
-            minimum=_constraint(words, "ge"), maximum=_constraint(words, "le"), default=words.default
+            minimum=_constraint(words, "ge"),
+            maximum=_constraint(words, "le"),
+            default=words.default,
         ),
         collection_name=NameRule(pattern=COLLECTION_NAME_PATTERN, default=DEFAULT_COLLECTION),
     )

@@ -60,7 +60,9 @@ async def list_documents(
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut, responses=ERROR_RESPONSES)
-async def get_document(document_id: DocumentIdPath, container: ContainerDep, principal: PrincipalDep) -> DocumentOut:
+async def get_document(
+    document_id: DocumentIdPath, container: ContainerDep, principal: PrincipalDep
+) -> DocumentOut:
     document, collection, chunks = await anyio.to_thread.run_sync(
         visible_document, container, principal, document_id
     )
@@ -73,14 +75,18 @@ async def get_document(document_id: DocumentIdPath, container: ContainerDep, pri
     response_class=Response,
     responses=ERROR_RESPONSES,
 )
-async def delete_document(document_id: DocumentIdPath, container: ContainerDep, principal: PrincipalDep) -> Response:
+async def delete_document(
+    document_id: DocumentIdPath, container: ContainerDep, principal: PrincipalDep
+) -> Response:
     """Remove the document, its chunks and its vectors (waits for a running indexer of its collection)."""
 
     def delete() -> None:
         _, collection, _ = visible_document(container, principal, document_id)
         store = container.catalog.writable_store(collection)
         try:
-            if not Indexer(store).delete_documents([document_id], container.settings.api.job_lock_wait_s):
+            if not Indexer(store).delete_documents(
+                [document_id], container.settings.api.job_lock_wait_s
+            ):
                 raise NotFoundError(f"document {document_id} does not exist")
         finally:
             store.close()
@@ -95,23 +101,36 @@ async def delete_document(document_id: DocumentIdPath, container: ContainerDep, 
     response_model=JobOut,
     responses={
         **ERROR_RESPONSES,
-        413: {"model": ERROR_RESPONSES[422]["model"], "description": "The upload is larger than allowed"},
+        413: {
+            "model": ERROR_RESPONSES[422]["model"],
+            "description": "The upload is larger than allowed",
+        },
     },
 )
 async def upload_document(
     container: ContainerDep,
     principal: PrincipalDep,
     response: Response,
-    file: Annotated[UploadFile | None, File(description="A document: .txt .md .html .pdf .docx .csv .jsonl ...")] = None,
+    file: Annotated[
+        UploadFile | None, File(description="A document: .txt .md .html .pdf .docx .csv .jsonl ...")
+    ] = None,
     text: Annotated[str | None, Form(description="Or the document's text itself.")] = None,
     metadata: Annotated[
-        str | None, Form(description='Metadata as a JSON object, e.g. {"title": "...", "url": "...", "date": "..."}.')
+        str | None,
+        Form(
+            description='Metadata as a JSON object, e.g. {"title": "...", "url": "...", "date": "..."}.'
+        ),
     ] = None,
-    collection: Annotated[CollectionName, Form(description="Collection to index into (created if new).")] = DEFAULT_COLLECTION,
+    collection: Annotated[
+        CollectionName, Form(description="Collection to index into (created if new).")
+    ] = DEFAULT_COLLECTION,
     source: Annotated[
         str | None,
-        Form(max_length=2048, description="The document's identity; re-sending a source replaces it. "
-             "Default: the file name, or text:<hash> for text."),
+        Form(
+            max_length=2048,
+            description="The document's identity; re-sending a source replaces it. "
+            "Default: the file name, or text:<hash> for text.",
+        ),
     ] = None,
 ) -> JobOut:
     """Index a file or a text in the background: returns the job to follow at GET /jobs/{id}."""
@@ -119,7 +138,9 @@ async def upload_document(
         raise collection_not_found(collection)
     if (file is None) == (text is None):
         raise InvalidRequest("send either a file or a text")
-    parsed = _parse_metadata(metadata, container.settings.api.max_metadata_bytes, container.settings.api.max_json_depth)
+    parsed = _parse_metadata(
+        metadata, container.settings.api.max_metadata_bytes, container.settings.api.max_json_depth
+    )
     # PostgreSQL text cannot hold NUL: refuse it here rather than fail in SQL.
     for name, value in (("source", source), ("text", text), ("metadata", json.dumps(parsed))):
         if value is not None and ("\x00" in value or (name == "metadata" and "\\u0000" in value)):
@@ -133,15 +154,21 @@ async def upload_document(
             raise InvalidRequest(str(exc)) from exc
         content = await _read_limited(file, limit)
         payload = UploadPayload("file", (source or filename).strip() or filename, filename, parsed)
-        job = await anyio.to_thread.run_sync(lambda: container.jobs.submit(collection, payload, content=content))
+        job = await anyio.to_thread.run_sync(
+            lambda: container.jobs.submit(collection, payload, content=content)
+        )
     else:
         assert text is not None
         if not text.strip():
             raise InvalidRequest("text must not be empty or only whitespace")
         if len(text.encode()) > limit:
-            raise PayloadTooLarge(f"the text is larger than {container.settings.api.max_upload_mb:g} MB")
+            raise PayloadTooLarge(
+                f"the text is larger than {container.settings.api.max_upload_mb:g} MB"
+            )
         payload = UploadPayload("text", (source or "").strip() or text_source(text), "text", parsed)
-        job = await anyio.to_thread.run_sync(lambda: container.jobs.submit(collection, payload, text=text))
+        job = await anyio.to_thread.run_sync(
+            lambda: container.jobs.submit(collection, payload, text=text)
+        )
     container.enqueue_job(job.id)
     response.headers["Location"] = f"/jobs/{job.id}"
     return job_response(job)
@@ -151,7 +178,9 @@ def _parse_metadata(raw: str | None, max_bytes: int, max_depth: int) -> dict[str
     if raw is None or not raw.strip():
         return {}
     if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise PayloadTooLarge(f"metadata is larger than {max_bytes / 1000:g} KB (RAG_API__MAX_METADATA_KB)")
+        raise PayloadTooLarge(
+            f"metadata is larger than {max_bytes / 1000:g} KB (RAG_API__MAX_METADATA_KB)"
+        )
     try:
         parsed = loads_bounded(raw, max_depth)
     except UnsafeJSON as exc:

@@ -39,7 +39,8 @@ async def _is_admin(container: Container, credentials: HTTPAuthorizationCredenti
     responses={503: {"model": HealthResponse, "description": "A component is not ready"}},
 )
 async def health(
-    container: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> JSONResponse:
     """200 when every component is ready, 503 (same body) when one is not. Details such as the
     database backend and the model server's address only for an admin key."""
@@ -52,7 +53,9 @@ async def health(
         # No sizes here: /health needs no key, and sizes would hint at other teams' collections.
         index = ComponentHealth(ok=True, detail="loaded")
     except SQLAlchemyError as exc:
-        database = ComponentHealth(ok=False, detail=f"unreachable: {type(exc).__name__}" if admin else "unreachable")
+        database = ComponentHealth(
+            ok=False, detail=f"unreachable: {type(exc).__name__}" if admin else "unreachable"
+        )
         index = ComponentHealth(ok=False, detail="unknown: the database is unreachable")
     llm_ok = await container.llm.ready()
     state = "ready" if llm_ok else "not answering"

@@ -18,7 +18,9 @@ router = APIRouter(tags=["documents"])
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERROR_RESPONSES)
-async def get_job(job_id: Annotated[str, Path(max_length=64)], container: ContainerDep, principal: PrincipalDep) -> JobOut:
+async def get_job(
+    job_id: Annotated[str, Path(max_length=64)], container: ContainerDep, principal: PrincipalDep
+) -> JobOut:
     job = await anyio.to_thread.run_sync(container.jobs.get, job_id)
     if job is None or not principal.can_see(job.collection):
         raise NotFoundError(f"job {job_id} does not exist")

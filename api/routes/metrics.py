@@ -19,7 +19,10 @@ INDEX_DOCUMENTS = Gauge("rag_index_documents", "Documents in each collection.", 
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={**ERROR_RESPONSES, 200: {"content": {"text/plain": {}}, "description": "Prometheus metrics"}},
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/plain": {}}, "description": "Prometheus metrics"},
+    },
 )
 async def metrics(container: ContainerDep, principal: PrincipalDep) -> Response:
     """Requests and latency per route, time per stage (embed, search, generate, ...), model

@@ -48,7 +48,10 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 def _created_at(container: Container) -> dict[str, datetime]:
     with database.session_scope(container.catalog.shared.sessions) as session:
-        return {name: created for name, created in session.execute(select(Collection.name, Collection.created_at))}
+        return {
+            name: created
+            for name, created in session.execute(select(Collection.name, Collection.created_at))
+        }
 
 
 @router.get("/models", response_model=ModelList, responses=OPENAI_ERROR_RESPONSES)
@@ -64,7 +67,9 @@ async def get_model(model: str, container: ContainerDep, principal: PrincipalDep
     for card in model_list(principal, created, STARTED).data:
         if card.id == model:
             return card
-    raise ModelNotFound(f"the model {model!r} does not exist; GET /v1/models lists the models of this key")
+    raise ModelNotFound(
+        f"the model {model!r} does not exist; GET /v1/models lists the models of this key"
+    )
 
 
 @router.post(
@@ -86,9 +91,13 @@ async def chat_completions(
     collections = collections_for(request.model, principal, existing, request.collections)
     answers = container.answers
     if not request.stream:
-        result = await answers.ask(question, top_k, request.mode, request.filters, collections, history, options)
+        result = await answers.ask(
+            question, top_k, request.mode, request.filters, collections, history, options
+        )
         return completion(result, question, request.model)
-    prepared = await answers.prepare(question, top_k, request.mode, request.filters, collections, history, options)
+    prepared = await answers.prepare(
+        question, top_k, request.mode, request.filters, collections, history, options
+    )
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
     return StreamingResponse(
         chunks(answers, prepared, question, request.model, include_usage),

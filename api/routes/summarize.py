@@ -22,14 +22,20 @@ from rag.errors import NotFoundError
 router = APIRouter(tags=["summaries"])
 
 
-@router.post("/summarize", response_model=SummarizeResponse, responses={**ERROR_RESPONSES, **STREAM_RESPONSES})
+@router.post(
+    "/summarize",
+    response_model=SummarizeResponse,
+    responses={**ERROR_RESPONSES, **STREAM_RESPONSES},
+)
 async def summarize(
     request: SummarizeRequest, container: ContainerDep, principal: PrincipalDep
 ) -> SummarizeResponse | EventSourceResponse:
     """Summarize the text (or an indexed document) in around `words` words; text longer than the model's
     context is summarized in pieces, then the pieces' summaries together."""
     if request.document_id is not None:
-        text = await anyio.to_thread.run_sync(_document_text, container, principal, request.document_id)
+        text = await anyio.to_thread.run_sync(
+            _document_text, container, principal, request.document_id
+        )
     else:
         text = request.text or ""
         limit = container.settings.api.max_summarize_chars
@@ -42,7 +48,9 @@ async def summarize(
     async def events() -> AsyncIterator[ServerSentEvent]:
         async for item in container.summarizer.stream(text, request.words):
             if isinstance(item, Summary):
-                yield done_event(SummarizeResponse(summary=item.text, rounds=item.rounds).model_dump())
+                yield done_event(
+                    SummarizeResponse(summary=item.text, rounds=item.rounds).model_dump()
+                )
             else:
                 yield token_event(item)
 

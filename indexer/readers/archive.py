@@ -16,7 +16,9 @@ from pathlib import Path
 from indexer.limits import ArchiveLimits
 from rag.errors import DocumentReadError
 
-RATIO_MEMBER_FLOOR = 1_000_000  # small members compress very well legitimately (styles, empty parts)
+RATIO_MEMBER_FLOOR = (
+    1_000_000  # small members compress very well legitimately (styles, empty parts)
+)
 
 
 def check_archive(path: Path, limits: ArchiveLimits | None = None, kind: str = "archive") -> None:

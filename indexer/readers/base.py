@@ -47,7 +47,8 @@ def read_text_file(path: Path) -> str:
                 return data.decode(encoding)
             except UnicodeDecodeError as exc:
                 raise DocumentReadError(
-                    str(path), f"undecodable bytes: starts with a {encoding} byte-order mark but is not {encoding} ({exc.reason})"
+                    str(path),
+                    f"undecodable bytes: starts with a {encoding} byte-order mark but is not {encoding} ({exc.reason})",
                 ) from exc
     if b"\x00" in data:
         raise DocumentReadError(str(path), "binary content (NUL bytes) in a text file")
@@ -78,4 +79,6 @@ def file_document(path: Path, text: str, metadata: dict[str, Any]) -> SourceDocu
     if not text.strip():
         raise DocumentReadError(str(path), "no text content")
     source = source_id(path)
-    return SourceDocument(source=source, text=text, metadata={**json_safe(metadata), "source": source})
+    return SourceDocument(
+        source=source, text=text, metadata={**json_safe(metadata), "source": source}
+    )

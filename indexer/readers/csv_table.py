@@ -40,7 +40,8 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
     text_column = wanted or next((c for c in DEFAULT_TEXT_COLUMNS if c in columns), None)
     if text_column is None or text_column not in columns:
         raise DocumentReadError(
-            str(path), f"no text column {wanted or DEFAULT_TEXT_COLUMNS} among {columns}; use --csv-text-column"
+            str(path),
+            f"no text column {wanted or DEFAULT_TEXT_COLUMNS} among {columns}; use --csv-text-column",
         )
     result = ReadResult()
     base = source_id(path)
@@ -50,7 +51,9 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
             result.problems.append(DocumentReadError(f"{path}:{line}", f"empty {text_column!r}"))
             continue
         if len(text) > limits.max_document_chars:
-            result.problems.append(DocumentReadError(f"{path}:{line}", text_too_long(len(text), limits)))
+            result.problems.append(
+                DocumentReadError(f"{path}:{line}", text_too_long(len(text), limits))
+            )
             continue
         metadata = {k: v for k, v in row.items() if k and k != text_column and v not in (None, "")}
         try:

@@ -73,6 +73,8 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
             trail.enter(level, block.text)
         builder.add(block.text, {SECTION_KEY: trail.path})
         if builder.length > limits.max_document_chars:
-            raise DocumentReadError(str(path), text_too_long(builder.length, limits) + " (stopped reading there)")
+            raise DocumentReadError(
+                str(path), text_too_long(builder.length, limits) + " (stopped reading there)"
+            )
     result = file_document(path, builder.text, _properties(document))
     return ReadResult(documents=[replace(result, sections=builder.sections)])

@@ -28,7 +28,13 @@ MAX_DEPTH = 3  # a message attached to a message attached to a message
 
 def headers(message: EmailMessage) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
-    for header, key in (("subject", "title"), ("from", "author"), ("to", "to"), ("cc", "cc"), ("message-id", "message_id")):
+    for header, key in (
+        ("subject", "title"),
+        ("from", "author"),
+        ("to", "to"),
+        ("cc", "cc"),
+        ("message-id", "message_id"),
+    ):
         value = message.get(header)
         if value is not None and str(value).strip():
             metadata[key] = " ".join(str(value).split())
@@ -84,7 +90,12 @@ def _read_attachment(
     source = f"{source_id(path)}#attachment/{name}"
     reader = reader_for(Path(name))
     if reader is None or (name.lower().endswith(".eml") and depth >= MAX_DEPTH):
-        result.problems.append(DocumentReadError(source, f"attachment not indexed: no reader for {Path(name).suffix or 'files without an extension'}"))
+        result.problems.append(
+            DocumentReadError(
+                source,
+                f"attachment not indexed: no reader for {Path(name).suffix or 'files without an extension'}",
+            )
+        )
         return
     try:
         decoded = attachment.get_payload(decode=True)
@@ -92,7 +103,11 @@ def _read_attachment(
         with tempfile.TemporaryDirectory(prefix="rag-eml-") as folder:
             saved = Path(folder) / name
             saved.write_bytes(payload)
-            attached = read(saved, options, depth + 1) if name.lower().endswith(".eml") else reader(saved, options)
+            attached = (
+                read(saved, options, depth + 1)
+                if name.lower().endswith(".eml")
+                else reader(saved, options)
+            )
             prefix = source_id(saved)
     except DocumentReadError as exc:
         result.problems.append(DocumentReadError(source, exc.reason))
@@ -100,10 +115,16 @@ def _read_attachment(
     except (OSError, ValueError, RecursionError) as exc:
         result.problems.append(DocumentReadError(source, f"{type(exc).__name__}: {exc}"))
         return
-    context = json_safe({"attachment": name, **{k: v for k, v in message_metadata.items() if k in ("title", "author", "date")}})
+    context = json_safe(
+        {
+            "attachment": name,
+            **{k: v for k, v in message_metadata.items() if k in ("title", "author", "date")},
+        }
+    )
     for document in attached.documents:
-        moved = source + document.source[len(prefix):]
+        moved = source + document.source[len(prefix) :]
         metadata = {**context, **document.metadata, "source": moved}
         result.documents.append(replace(document, source=moved, metadata=metadata))
-    result.problems.extend(DocumentReadError(source + p.path[len(prefix):], p.reason) for p in attached.problems)
-
+    result.problems.extend(
+        DocumentReadError(source + p.path[len(prefix) :], p.reason) for p in attached.problems
+    )

@@ -27,7 +27,9 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         with Image.open(path) as image:
             pages = getattr(image, "n_frames", 1)
             if pages > MAX_PAGES:
-                raise DocumentReadError(str(path), f"image has {pages} pages; at most {MAX_PAGES} are read")
+                raise DocumentReadError(
+                    str(path), f"image has {pages} pages; at most {MAX_PAGES} are read"
+                )
             for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
                 page_metadata = {"page": number} if pages > 1 else {}
                 builder.add(ocr.recognize(frame), {**page_metadata, **ocr.ocr_metadata()})

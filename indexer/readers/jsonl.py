@@ -30,7 +30,9 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         except ValueError as exc:  # MetadataLimitError too
             result.problems.append(DocumentReadError(f"{path}:{number}", str(exc)))
         except RecursionError:
-            result.problems.append(DocumentReadError(f"{path}:{number}", "JSON nests too deeply to read"))
+            result.problems.append(
+                DocumentReadError(f"{path}:{number}", "JSON nests too deeply to read")
+            )
     if not result.documents and not result.problems:
         raise DocumentReadError(str(path), "no JSON lines")
     return result
@@ -54,4 +56,6 @@ def _parse_line(line: str, base: str, number: int, limits: ReadLimits) -> Source
     validate_metadata(metadata, limits.metadata)
     line_id = record.get("id", metadata.get("id"))
     source = f"{base}#{line_id}" if line_id is not None else f"{base}#L{number}"
-    return SourceDocument(source=source, text=text, metadata={**json_safe(metadata), "source": source})
+    return SourceDocument(
+        source=source, text=text, metadata={**json_safe(metadata), "source": source}
+    )

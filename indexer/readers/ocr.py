@@ -49,7 +49,9 @@ def ocr_metadata() -> dict[str, object]:
 
 def require_engine(path: str, what: str) -> None:
     if engine_version() is None:
-        raise DocumentReadError(path, f"{what} needs OCR, but tesseract is not installed ({INSTALL_HINT})")
+        raise DocumentReadError(
+            path, f"{what} needs OCR, but tesseract is not installed ({INSTALL_HINT})"
+        )
 
 
 def recognize(image: Image.Image) -> str:

@@ -63,11 +63,15 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentReadError(str(path), "encrypted PDF (a password is needed)")
-        raw_pages = _page_texts(path, reader, (options or ReaderOptions()).limits.max_document_chars)
+        raw_pages = _page_texts(
+            path, reader, (options or ReaderOptions()).limits.max_document_chars
+        )
         metadata = _info(reader)
         paths = _outline(reader, len(raw_pages))
         result = ReadResult()
-        pages = [_page_text(path, reader, index, text, result) for index, text in enumerate(raw_pages)]
+        pages = [
+            _page_text(path, reader, index, text, result) for index, text in enumerate(raw_pages)
+        ]
     except DocumentReadError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
@@ -83,7 +87,10 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         text += page_text.strip()
     if not text:
         if result.problems:
-            raise DocumentReadError(str(path), f"no text layer, and its pages could not be read: {result.problems[0].reason}")
+            raise DocumentReadError(
+                str(path),
+                f"no text layer, and its pages could not be read: {result.problems[0].reason}",
+            )
         raise DocumentReadError(str(path), "no extractable text, and OCR recognised none")
     document = file_document(path, text, {**metadata, "pages": len(pages)})
     result.documents.append(replace(document, sections=tuple(sections)))
@@ -106,7 +113,10 @@ def _page_text(
         where = f"{path}#page={index + 1}"
         if ocr.engine_version() is None:
             result.problems.append(
-                DocumentReadError(where, f"page has no text layer and needs OCR, but tesseract is not installed ({ocr.INSTALL_HINT})")
+                DocumentReadError(
+                    where,
+                    f"page has no text layer and needs OCR, but tesseract is not installed ({ocr.INSTALL_HINT})",
+                )
             )
             return text, {}  # empty, or the few characters it has (a page number)
         try:

@@ -41,7 +41,9 @@ def has_images(reader: PdfReader, index: int) -> bool:
         xobjects = resources.get_object().get("/XObject") if resources is not None else None
         if xobjects is None:
             return False
-        return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values())
+        return any(
+            x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values()
+        )
     except (ValueError, KeyError, TypeError, AttributeError):
         return False
 
@@ -113,7 +115,9 @@ def outline_paths(reader: PdfReader, page_count: int) -> list[str]:
     return paths
 
 
-def _flatten(reader: PdfReader, outline: Sequence[Any], level: int, into: list[tuple[int, int, str]]) -> None:
+def _flatten(
+    reader: PdfReader, outline: Sequence[Any], level: int, into: list[tuple[int, int, str]]
+) -> None:
     for item in outline:
         if isinstance(item, list):
             _flatten(reader, item, level + 1, into)

@@ -75,8 +75,15 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
         if not text:
             continue  # a picture-only slide
         source = f"{base}#slide={number}"
-        metadata = {**deck_metadata, "slide": number, SECTION_KEY: clean_title(title), "source": source}
-        result.documents.append(SourceDocument(source, text, {k: v for k, v in metadata.items() if v != ""}))
+        metadata = {
+            **deck_metadata,
+            "slide": number,
+            SECTION_KEY: clean_title(title),
+            "source": source,
+        }
+        result.documents.append(
+            SourceDocument(source, text, {k: v for k, v in metadata.items() if v != ""})
+        )
     if not result.documents:
         raise DocumentReadError(str(path), "no text on any slide")
     return result

@@ -94,7 +94,9 @@ def markdown_sections(text: str) -> tuple[Section, ...]:
             in_fence = not in_fence
         elif not in_fence and (match := _ATX_HEADING.match(line.rstrip("\r\n"))):
             path = trail.enter(len(match.group(1)), match.group(2))
-            sections.append(Section(start_char=position, metadata={SECTION_KEY: path} if path else {}))
+            sections.append(
+                Section(start_char=position, metadata={SECTION_KEY: path} if path else {})
+            )
         position += len(line)
     if sections and sections[0].start_char > 0:
         sections.insert(0, Section(start_char=0, metadata={}))

@@ -56,7 +56,11 @@ def read(path: Path, options: ReaderOptions | None = None) -> ReadResult:
             if not text:
                 continue
             source = f"{base}#{worksheet.title}"
-            metadata = {**({"title": title} if title else {}), "sheet": worksheet.title, "source": source}
+            metadata = {
+                **({"title": title} if title else {}),
+                "sheet": worksheet.title,
+                "source": source,
+            }
             result.documents.append(SourceDocument(source=source, text=text, metadata=metadata))
     except (KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise DocumentReadError(str(path), f"corrupt or unreadable XLSX: {exc}") from exc

@@ -6,6 +6,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25 04:40:00
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -33,15 +34,24 @@ def upgrade() -> None:
     op.bulk_insert(collections, [{"name": "default", "created_at": datetime.now(UTC)}])
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("collection_id", sa.Integer(), nullable=True))
-    op.execute("UPDATE documents SET collection_id = (SELECT id FROM collections WHERE name = 'default')")
+    op.execute(
+        "UPDATE documents SET collection_id = (SELECT id FROM collections WHERE name = 'default')"
+    )
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.alter_column("collection_id", existing_type=sa.Integer(), nullable=False)
         batch_op.drop_constraint("uq_documents_source", type_="unique")
-        batch_op.create_unique_constraint(batch_op.f("uq_documents_collection_id"), ["collection_id", "source"])
-        batch_op.create_index(batch_op.f("ix_documents_collection_id"), ["collection_id"], unique=False)
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_documents_collection_id"), ["collection_id", "source"]
+        )
+        batch_op.create_index(
+            batch_op.f("ix_documents_collection_id"), ["collection_id"], unique=False
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_documents_collection_id_collections"),
-            "collections", ["collection_id"], ["id"], ondelete="CASCADE",
+            "collections",
+            ["collection_id"],
+            ["id"],
+            ondelete="CASCADE",
         )
     op.create_table(
         "api_keys",
@@ -81,7 +91,9 @@ def downgrade() -> None:
     op.drop_table("api_keys")
     # Documents of other collections would collide on their source: only `default` survives.
     default = "(SELECT id FROM collections WHERE name = 'default')"
-    op.execute(f"DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE collection_id <> {default})")
+    op.execute(
+        f"DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE collection_id <> {default})"
+    )
     op.execute(f"DELETE FROM documents WHERE collection_id <> {default}")
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.drop_constraint("fk_documents_collection_id_collections", type_="foreignkey")

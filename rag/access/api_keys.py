@@ -86,7 +86,11 @@ class ApiKeyStore:
             raise ValueError("a key that is not --admin needs at least one collection")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         row = ApiKey(
-            name=name, prefix=key[:SHOWN_PREFIX_CHARS], key_hash=hash_key(key), admin=admin, collections=names
+            name=name,
+            prefix=key[:SHOWN_PREFIX_CHARS],
+            key_hash=hash_key(key),
+            admin=admin,
+            collections=names,
         )
         with database.session_scope(self.sessions) as session:
             session.add(row)

@@ -57,7 +57,9 @@ def attribute(
         return _best_support(claims, chunks, passages)
 
 
-def cache_passage_sentences(blocks: Sequence[PromptBlock], embedder: Embedder, cache: SentenceVectorCache) -> None:
+def cache_passage_sentences(
+    blocks: Sequence[PromptBlock], embedder: Embedder, cache: SentenceVectorCache
+) -> None:
     """Embed the sentences of the sent passages that ``cache`` does not hold yet, and keep them.
     The answer service calls this while the model writes the answer, so that attribution
     afterwards only embeds the answer's own sentences."""
@@ -65,11 +67,18 @@ def cache_passage_sentences(blocks: Sequence[PromptBlock], embedder: Embedder, c
 
 
 def _passage_sentences(
-    claims: list[str], chunks: list[RetrievedChunk], embedder: Embedder, cache: SentenceVectorCache | None
+    claims: list[str],
+    chunks: list[RetrievedChunk],
+    embedder: Embedder,
+    cache: SentenceVectorCache | None,
 ) -> tuple[Vectors, list[PassageSentences]]:
     """The claims' vectors, and each chunk's sentences with their vectors."""
     known: list[PassageSentences | None] = [cache.get(chunk) if cache else None for chunk in chunks]
-    missing = {index: tuple(sentences(chunk.text)) for index, chunk in enumerate(chunks) if known[index] is None}
+    missing = {
+        index: tuple(sentences(chunk.text))
+        for index, chunk in enumerate(chunks)
+        if known[index] is None
+    }
     texts = claims + [sentence for found in missing.values() for sentence in found]
     vectors = embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
     parts = split_rows(vectors, [len(claims), *(len(found) for found in missing.values())])

@@ -62,7 +62,9 @@ def _groups(lines: list[str]) -> list[tuple[Pair, ...]]:
             groups.append([])
             continue
         match = _KEY_VALUE.match(line)
-        pair: Pair = (match.group(1).strip().lower(), match.group(2).strip()) if match else ("", line)
+        pair: Pair = (
+            (match.group(1).strip().lower(), match.group(2).strip()) if match else ("", line)
+        )
         current = groups[-1]
         if numbered or any(key == pair[0] and key for key, _ in current):
             groups.append([])

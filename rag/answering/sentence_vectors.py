@@ -84,4 +84,7 @@ class SentenceVectorCache:
 def split_rows(vectors: Vectors, counts: Sequence[int]) -> list[Vectors]:
     """Consecutive row blocks of ``vectors``, one of each count."""
     bounds = np.cumsum([0, *counts])
-    return [np.ascontiguousarray(vectors[start:end]) for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [
+        np.ascontiguousarray(vectors[start:end])
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
+    ]

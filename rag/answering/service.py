@@ -126,7 +126,9 @@ class AnswerService:
         history: Sequence[Turn] = (),
         options: GenerationOptions = GenerationOptions(),
     ) -> AnswerResult:
-        prepared = await self.prepare(question, top_k, mode, filters, collection_names, history, options)
+        prepared = await self.prepare(
+            question, top_k, mode, filters, collection_names, history, options
+        )
         if prepared.abstained is not None:
             return prepared.abstained
         generated_at = time.perf_counter()
@@ -135,7 +137,12 @@ class AnswerService:
             history=prepared.history.turns, stop=options.stop,
         )  # fmt: skip
         prepared.timings["generate_ms"] = _ms_since(generated_at)
-        _add_usage(prepared.usage, generation.prompt_tokens, generation.completion_tokens, generation.finish_reason)
+        _add_usage(
+            prepared.usage,
+            generation.prompt_tokens,
+            generation.completion_tokens,
+            generation.finish_reason,
+        )
         return await self.finish(prepared, generation.text)
 
     async def stream(self, prepared: PreparedAnswer) -> AsyncIterator[str]:
@@ -148,21 +155,32 @@ class AnswerService:
         ):  # fmt: skip
             yield token
         prepared.timings["generate_ms"] = _ms_since(generated_at)
-        _add_usage(prepared.usage, report.prompt_tokens, report.completion_tokens, report.finish_reason)
+        _add_usage(
+            prepared.usage, report.prompt_tokens, report.completion_tokens, report.finish_reason
+        )
 
     def _limits(self, options: GenerationOptions) -> tuple[int, float]:
         """The caller's max_tokens and temperature, never beyond the service's own."""
-        max_tokens = min(options.max_tokens or self.settings.max_answer_tokens, self.settings.max_answer_tokens)
-        temperature = self.settings.temperature if options.temperature is None else options.temperature
+        max_tokens = min(
+            options.max_tokens or self.settings.max_answer_tokens, self.settings.max_answer_tokens
+        )
+        temperature = (
+            self.settings.temperature if options.temperature is None else options.temperature
+        )
         return max_tokens, min(temperature, MAX_CONTEXTUAL_TEMPERATURE)
 
-    async def condense(self, history: FittedHistory, turns: Sequence[Turn], question: str, usage: StreamReport) -> Condensation:
+    async def condense(
+        self, history: FittedHistory, turns: Sequence[Turn], question: str, usage: StreamReport
+    ) -> Condensation:
         """The follow-up as a standalone question for retrieval (see rag.generation.conversation)."""
         shown = history.turns or tuple(turn for turn in turns if turn.content.strip())[-2:]
         if not self.settings.condense_follow_ups:
             return Condensation(fallback_question(shown, question), "fallback")
         generation = await self.llm.generate(
-            condensation_prompt(shown, question), self.settings.system_prompt, CONDENSE_MAX_TOKENS, 0.0
+            condensation_prompt(shown, question),
+            self.settings.system_prompt,
+            CONDENSE_MAX_TOKENS,
+            0.0,
         )
         _add_usage(usage, generation.prompt_tokens, generation.completion_tokens, None)
         return condensed(shown, question, generation.text)
@@ -188,18 +206,29 @@ class AnswerService:
         followed = await self._follow_conversation(questions, history, usage)
         if history and len(questions) == 1:  # a follow-up: its rewrite took this long
             timings["condense_ms"] = _ms_since(started)
-        query = RetrievalQuery(tuple(followed.searched), top_k, mode, filters, _names(collection_names))
+        query = RetrievalQuery(
+            tuple(followed.searched), top_k, mode, filters, _names(collection_names)
+        )
         retrieved = await self._retrieve(query, len(questions), timings)
         timings["retrieve_ms"] = round(_ms_since(started) - timings.get("condense_ms", 0.0), 2)
         reason = self._abstention_reason(retrieved)
         if reason is not None:
             abstained = AnswerResult(
-                _abstain(reason, timings), (), conversation=followed.conversation, usage=_usage(usage)
+                _abstain(reason, timings),
+                (),
+                conversation=followed.conversation,
+                usage=_usage(usage),
             )
             return PreparedAnswer(started, timings, [], [], "", abstained, questions)
-        instruction_question = questions[0] if len(questions) == 1 else numbered_questions(questions)
-        kept, left_out, prompt = await self._fit_prompt(retrieved.chunks, instruction_question, followed.history)
-        timings["prompt_ms"] = round(_ms_since(started) - timings["retrieve_ms"] - timings.get("condense_ms", 0.0), 2)
+        instruction_question = (
+            questions[0] if len(questions) == 1 else numbered_questions(questions)
+        )
+        kept, left_out, prompt = await self._fit_prompt(
+            retrieved.chunks, instruction_question, followed.history
+        )
+        timings["prompt_ms"] = round(
+            _ms_since(started) - timings["retrieve_ms"] - timings.get("condense_ms", 0.0), 2
+        )
         record_stage("prompt", timings["prompt_ms"] / 1000)
         return PreparedAnswer(
             started, timings, kept, left_out, prompt, questions=questions,
@@ -220,25 +249,39 @@ class AnswerService:
         """What retrieval searches, and the earlier turns that go to the model: with history
         (one question only), a standalone rewrite of the question and the newest turns that fit."""
         if not history or len(questions) != 1:
-            return FollowedConversation(tuple(questions), FittedHistory((), 0, 0), ConversationUse())
+            return FollowedConversation(
+                tuple(questions), FittedHistory((), 0, 0), ConversationUse()
+            )
         budget = await self.model_budget()
         allowance = min(self.settings.max_history_tokens, budget.prompt_tokens // 2)
-        fitted = await anyio.to_thread.run_sync(fit_history, history, allowance, budget.count_tokens)
+        fitted = await anyio.to_thread.run_sync(
+            fit_history, history, allowance, budget.count_tokens
+        )
         condensation = await self.condense(fitted, history, questions[0], usage)
-        conversation = ConversationUse(condensation.question, condensation.method, len(fitted.turns), fitted.dropped)
+        conversation = ConversationUse(
+            condensation.question, condensation.method, len(fitted.turns), fitted.dropped
+        )
         return FollowedConversation((condensation.question,), fitted, conversation)
 
-    async def _retrieve(self, query: RetrievalQuery, question_count: int, timings: dict[str, float]) -> Retrieved:
+    async def _retrieve(
+        self, query: RetrievalQuery, question_count: int, timings: dict[str, float]
+    ) -> Retrieved:
         """The chunks of every searched question, interleaved, and the best relevance found."""
         with collect_stages() as retrieval_stages:
             found = [
                 await anyio.to_thread.run_sync(
-                    self.retriever.retrieve_with_relevance, q, query.top_k, query.mode, query.filters,
+                    self.retriever.retrieve_with_relevance,
+                    q,
+                    query.top_k,
+                    query.mode,
+                    query.filters,
                     query.collection_names,
                 )  # fmt: skip
                 for q in query.questions
             ]
-        timings.update(retrieval_stages)  # embed_ms, filter_ms, dense_search_ms, keyword_search_ms, ...
+        timings.update(
+            retrieval_stages
+        )  # embed_ms, filter_ms, dense_search_ms, keyword_search_ms, ...
         chunks = interleave([chunks for chunks, _ in found], query.top_k * question_count)
         scores = [score for _, score in found if score is not None]
         return Retrieved(tuple(chunks), max(scores) if scores else None)
@@ -249,7 +292,9 @@ class AnswerService:
         if not retrieved.chunks:
             return NOTHING_RETRIEVED
         if retrieved.relevance is not None and retrieved.relevance < threshold:
-            return f"{NOTHING_RELEVANT} (best similarity {retrieved.relevance:.2f} < {threshold:.2f})"
+            return (
+                f"{NOTHING_RELEVANT} (best similarity {retrieved.relevance:.2f} < {threshold:.2f})"
+            )
         return None
 
     async def _fit_prompt(
@@ -258,7 +303,11 @@ class AnswerService:
         """The blocks that fit the model's window (best first), those left out, and the prompt."""
         budget = await self.model_budget()
         kept, left_out = await anyio.to_thread.run_sync(
-            budget.fit, build_blocks(chunks), render_block, question_instruction(question, self.template), history.tokens
+            budget.fit,
+            build_blocks(chunks),
+            render_block,
+            question_instruction(question, self.template),
+            history.tokens,
         )
         return kept, left_out, contextual_prompt(kept, question, self.template)
 
@@ -272,9 +321,13 @@ class AnswerService:
 
         async def embed() -> None:
             try:
-                await anyio.to_thread.run_sync(cache_passage_sentences, kept, self.retriever.embedder, cache)
+                await anyio.to_thread.run_sync(
+                    cache_passage_sentences, kept, self.retriever.embedder, cache
+                )
             except Exception:  # attribution embeds whatever is missing itself
-                logger.warning("embedding the passages' sentences ahead of the answer failed", exc_info=True)
+                logger.warning(
+                    "embedding the passages' sentences ahead of the answer failed", exc_info=True
+                )
 
         return asyncio.create_task(embed())
 
@@ -310,7 +363,12 @@ class AnswerService:
         if len(prepared.questions) > 1:
             per_question = tuple(split_numbered_answers(parsed.body, len(prepared.questions)))
         return AnswerResult(
-            answer, omitted, tuple(support), per_question, prepared.conversation, _usage(prepared.usage)
+            answer,
+            omitted,
+            tuple(support),
+            per_question,
+            prepared.conversation,
+            _usage(prepared.usage),
         )
 
 
@@ -332,7 +390,9 @@ def _abstain(reason: str, timings: dict[str, float]) -> Answer:
     )
 
 
-def _add_usage(usage: StreamReport, prompt_tokens: int, completion_tokens: int, finish_reason: str | None) -> None:
+def _add_usage(
+    usage: StreamReport, prompt_tokens: int, completion_tokens: int, finish_reason: str | None
+) -> None:
     usage.prompt_tokens += prompt_tokens
     usage.completion_tokens += completion_tokens
     usage.finish_reason = finish_reason or usage.finish_reason

@@ -50,7 +50,9 @@ class Summary:
 
 
 class Summarizer:
-    def __init__(self, llm: OpenAICompatibleLLM, settings: LLMSettings, budget: ContextBudget) -> None:
+    def __init__(
+        self, llm: OpenAICompatibleLLM, settings: LLMSettings, budget: ContextBudget
+    ) -> None:
         self.llm = llm
         self.settings = settings
         self.budget = budget
@@ -64,7 +66,10 @@ class Summarizer:
         prompt, prompts, rounds = await self.final_prompt(text, words)
         parts = []
         async for token in self.llm.stream(
-            prompt, self.settings.system_prompt, self._answer_tokens(words), self.settings.temperature
+            prompt,
+            self.settings.system_prompt,
+            self._answer_tokens(words),
+            self.settings.temperature,
         ):
             parts.append(token)
             yield token
@@ -100,7 +105,9 @@ class Summarizer:
         return self.budget.context_length - self._answer_tokens(words) - 64
 
     def _fits(self, text: str, words: int) -> bool:
-        return self.budget.count_tokens(summarization_prompt(text, words)) <= self._token_limit(words)
+        return self.budget.count_tokens(summarization_prompt(text, words)) <= self._token_limit(
+            words
+        )
 
     def _split(self, text: str, words: int) -> list[str]:
         """Greedy pieces of whole sentences that each fit the context (costs add up)."""
@@ -136,6 +143,9 @@ class Summarizer:
 
     async def _generate(self, prompt: str, words: int) -> str:
         generation = await self.llm.generate(
-            prompt, self.settings.system_prompt, self._answer_tokens(words), self.settings.temperature
+            prompt,
+            self.settings.system_prompt,
+            self._answer_tokens(words),
+            self.settings.temperature,
         )
         return generation.text

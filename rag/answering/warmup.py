@@ -51,10 +51,16 @@ def warm_up_retrieval(answers: AnswerService) -> tuple[dict[str, float], tuple[s
     stages: dict[str, float] = {}
     retriever = answers.retriever
     embedder = retriever.embedder
-    _timed(stages, "encoder", lambda: [embedder.embed([" ".join(["warm"] * n)]) for n in _QUERY_WORDS])
+    _timed(
+        stages, "encoder", lambda: [embedder.embed([" ".join(["warm"] * n)]) for n in _QUERY_WORDS]
+    )
     stores = _timed(stages, "indexes", retriever.catalog.stores)
     chunks = _timed(stages, "search", lambda: retriever.retrieve(WARM_UP_QUESTION, 1, "hybrid"))
-    _timed(stages, "filter", lambda: retriever.retrieve(WARM_UP_QUESTION, 1, "hybrid", _NO_MATCH_FILTER))
+    _timed(
+        stages,
+        "filter",
+        lambda: retriever.retrieve(WARM_UP_QUESTION, 1, "hybrid", _NO_MATCH_FILTER),
+    )
     blocks = build_blocks(chunks)  # type: ignore[arg-type]
     sample = render_block(blocks[0]) if blocks else WARM_UP_QUESTION
     _timed(stages, "tokenizer", lambda: answers.budget.count_tokens(sample))
@@ -66,7 +72,9 @@ async def warm_up(answers: AnswerService) -> WarmUpReport:
     started = time.perf_counter()
     try:
         stages, collection_names = await anyio.to_thread.run_sync(warm_up_retrieval, answers)
-    except RAGError as exc:  # e.g. an index built with another embedder: each request reports it, as before
+    except (
+        RAGError
+    ) as exc:  # e.g. an index built with another embedder: each request reports it, as before
         logger.warning("warm-up of retrieval failed: %s", exc)
         stages, collection_names = {}, ()
     llm_started = time.perf_counter()
@@ -77,9 +85,13 @@ async def warm_up(answers: AnswerService) -> WarmUpReport:
             await answers.llm.generate(WARM_UP_QUESTION, answers.settings.system_prompt, 1, 0.0)
             llm_ready = True
         except LLMError as exc:
-            logger.warning("warm-up: the model server is not answering (%s); /health reports it", exc)
+            logger.warning(
+                "warm-up: the model server is not answering (%s); /health reports it", exc
+            )
     if deadline.cancelled_caught:
-        logger.warning("warm-up: no answer from the model server within %s s", LLM_WARM_UP_TIMEOUT_S)
+        logger.warning(
+            "warm-up: no answer from the model server within %s s", LLM_WARM_UP_TIMEOUT_S
+        )
     stages["llm"] = round((time.perf_counter() - llm_started) * 1000, 2)
     stages["total"] = round((time.perf_counter() - started) * 1000, 2)
     logger.info("warm-up done in %.0f ms: %s", stages["total"], stages)

@@ -43,7 +43,11 @@ class CollectionCatalog:
             wanted = list(collection_names)
         else:
             existing = self.collection_names()
-            wanted = existing if collection_names is None else [name for name in collection_names if name in existing]
+            wanted = (
+                existing
+                if collection_names is None
+                else [name for name in collection_names if name in existing]
+            )
         with self._lock:
             for name in wanted:
                 if name not in self._readers:

@@ -42,7 +42,9 @@ class ConsistencyReport:
 
     @property
     def consistent(self) -> bool:
-        return self.missing_vectors == 0 and self.orphan_vectors == 0 and not self.keyword_index_stale
+        return (
+            self.missing_vectors == 0 and self.orphan_vectors == 0 and not self.keyword_index_stale
+        )
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ class CollectionStore:
             chunk_overlap_tokens=settings.chunking.overlap_tokens,
         )
         layout = IndexLayout(
-            exact_max_vectors=settings.indexing.exact_search_max_vectors, nprobe=settings.indexing.ivf_nprobe
+            exact_max_vectors=settings.indexing.exact_search_max_vectors,
+            nprobe=settings.indexing.ivf_nprobe,
         )
         self.vectors = FaissVectorIndex.open(self.index_dir, self.manifest, layout)
         self._index_mtime = self.vectors.modified_time()
@@ -149,7 +152,8 @@ class CollectionStore:
         if repair and (missing or orphans):
             logger.warning(
                 "repairing the index: %d chunks without vectors, %d orphan vectors",
-                len(missing), len(orphans),
+                len(missing),
+                len(orphans),
             )
             self.vectors.remove(orphans)
             self._embed_stored(missing)

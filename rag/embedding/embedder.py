@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # imported in warm_up: loading the service must not load torc
 
 logger = logging.getLogger(__name__)
 
+
 def model_identity(model_path: str) -> str:
     """A name for the model that is the same on every machine (no install path)."""
     path = Path(model_path)
@@ -69,9 +70,7 @@ class SentenceTransformersEmbedder:
         return [len(ids) for ids in encoded]
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        encoded = self.model.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True
-        )
+        encoded = self.model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         return [tuple(pair) for pair in encoded["offset_mapping"]]
 
     def embed(self, texts: list[str]) -> Vectors:

@@ -25,6 +25,7 @@ from rag.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
+
 def exported_in_child(backend: str, model_path: str, target: Path, exported: Path) -> Path:
     """``exported`` when it exists; else export it in a child process and return it."""
     if exported.exists():
@@ -40,13 +41,27 @@ def exported_in_child(backend: str, model_path: str, target: Path, exported: Pat
 
 def _export(backend: str, model_path: str, target: Path, exported: Path) -> None:
     package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very code
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-    command = [sys.executable, "-m", "rag.embedding.export_worker", backend, model_path, str(target)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "rag.embedding.export_worker",
+        backend,
+        model_path,
+        str(target),
+    ]
     logger.info("exporting the %s encoder to %s in a child process (once)", backend, target)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not exported.exists():
-        how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
+        how = (
+            f"signal {-done.returncode}"
+            if done.returncode < 0
+            else f"exit status {done.returncode}"
+        )
         raise ConfigurationError(
             f"exporting the {backend} encoder of {model_path} into {target} failed ({how}): {done.stderr[-2000:]}"
         )

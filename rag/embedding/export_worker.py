@@ -24,7 +24,10 @@ def _exporters() -> dict[str, Exporter]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] not in _exporters():
-        print(f"usage: python -m rag.embedding.export_worker {{{','.join(_exporters())}}} MODEL_PATH TARGET", file=sys.stderr)
+        print(
+            f"usage: python -m rag.embedding.export_worker {{{','.join(_exporters())}}} MODEL_PATH TARGET",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     backend, model_path, target = argv

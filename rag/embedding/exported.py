@@ -98,7 +98,11 @@ class ExportedEncoder(ABC):
     @cached_property
     def max_tokens(self) -> int:
         config_file = Path(self._settings.model_path) / "sentence_bert_config.json"
-        window = json.loads(config_file.read_text()).get("max_seq_length", 256) if config_file.exists() else 256
+        window = (
+            json.loads(config_file.read_text()).get("max_seq_length", 256)
+            if config_file.exists()
+            else 256
+        )
         return int(window) - 2
 
     def token_lengths(self, texts: list[str]) -> list[int]:
@@ -119,9 +123,9 @@ class ExportedEncoder(ABC):
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._tokenizer_lock:
-            token_ids: list[list[int]] = self._tokenizer(texts, truncation=True, max_length=self.max_tokens + 2)[
-                "input_ids"
-            ]
+            token_ids: list[list[int]] = self._tokenizer(
+                texts, truncation=True, max_length=self.max_tokens + 2
+            )["input_ids"]
         lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(token_ids))
         padded_lengths = lengths + (-lengths % self.pad_to_multiple)
         batches = token_budget_batches(padded_lengths, self._settings.batch_tokens)
@@ -129,7 +133,9 @@ class ExportedEncoder(ABC):
             # A query: run it here, on the next free runner, rather than queue it behind the
             # batches of a bulk embedding that may be under way (indexing while serving).
             return self._encode(token_ids)
-        encoded = self._workers.map(lambda batch: self._encode([token_ids[i] for i in batch]), batches)
+        encoded = self._workers.map(
+            lambda batch: self._encode([token_ids[i] for i in batch]), batches
+        )
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         for batch, batch_vectors in zip(batches, encoded, strict=True):
             vectors[batch] = batch_vectors
@@ -143,7 +149,11 @@ class ExportedEncoder(ABC):
         for row, ids in enumerate(token_ids):
             input_ids[row, : len(ids)] = ids
             attention_mask[row, : len(ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": np.zeros_like(input_ids),
+        }
 
     def _encode(self, token_ids: list[list[int]]) -> Vectors:
         """One padded batch through one runner: mean-pooled, normalised vectors."""
@@ -155,5 +165,7 @@ class ExportedEncoder(ABC):
             self._runners.put(runner)
         mask = batch["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / mask.sum(axis=1)
-        normalised: Vectors = (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
+        normalised: Vectors = (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(
+            np.float32
+        )
         return normalised

@@ -85,7 +85,11 @@ def export_int8(model_path: str, target: Path) -> Path:
     full = export_fp32(model_path, target)
     partial = target / (QUANTIZED_FILE + ".partial")
     quantize_dynamic(
-        str(full), str(partial), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        str(full),
+        str(partial),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul"],
     )
     os.replace(partial, quantized)
     full.unlink(missing_ok=True)
@@ -100,7 +104,10 @@ class OnnxInt8Embedder(ExportedEncoder):
         import onnxruntime
 
         model_file = exported_in_child(
-            self.backend, self._settings.model_path, self._cache_dir, self._cache_dir / QUANTIZED_FILE
+            self.backend,
+            self._settings.model_path,
+            self._cache_dir,
+            self._cache_dir / QUANTIZED_FILE,
         )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
@@ -108,7 +115,9 @@ class OnnxInt8Embedder(ExportedEncoder):
         for key, value in SESSION_CONFIG.items():
             options.add_session_config_entry(key, value)
         self.sessions = [
-            onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+            onnxruntime.InferenceSession(
+                str(model_file), options, providers=["CPUExecutionProvider"]
+            )
             for _ in range(count)
         ]
         return [_runner(session) for session in self.sessions]

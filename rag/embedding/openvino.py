@@ -40,7 +40,9 @@ CALIBRATION_BATCH = 16
 
 def calibration_texts() -> list[str]:
     data = resources.files("rag") / "data" / "calibration_paragraphs.jsonl"
-    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     return [f"{row['title'].replace('_', ' ')} {row['text']}" for row in rows]
 
 
@@ -59,10 +61,16 @@ def export_openvino_int8(model_path: str, target: Path) -> Path:
     batches = []
     for start in range(0, len(texts), CALIBRATION_BATCH):
         encoded = tokenizer(
-            texts[start : start + CALIBRATION_BATCH], padding=True, truncation=True, max_length=256, return_tensors="np"
+            texts[start : start + CALIBRATION_BATCH],
+            padding=True,
+            truncation=True,
+            max_length=256,
+            return_tensors="np",
         )
         batches.append({name: encoded[name].astype(np.int64) for name in INPUTS})
-    logger.info("quantizing %s to int8 with NNCF (%d calibration paragraphs)", model_path, len(texts))
+    logger.info(
+        "quantizing %s to int8 with NNCF (%d calibration paragraphs)", model_path, len(texts)
+    )
     quantized = nncf.quantize(
         openvino.Core().read_model(str(full)),
         nncf.Dataset(batches),
@@ -97,7 +105,10 @@ class OpenVinoInt8Embedder(ExportedEncoder):
         import openvino
 
         model_file = exported_in_child(
-            self.backend, self._settings.model_path, self._cache_dir, self._cache_dir / EXPORT_FOLDER / MODEL_XML
+            self.backend,
+            self._settings.model_path,
+            self._cache_dir,
+            self._cache_dir / EXPORT_FOLDER / MODEL_XML,
         )
         # No pinning of streams to cores (OpenVINO pins them under the THROUGHPUT hint): the
         # embedded vLLM pins its worker to a core and busy-polls it for a second after every

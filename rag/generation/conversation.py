@@ -89,7 +89,9 @@ def alternating(history: Sequence[Turn]) -> list[Turn]:
     return merged
 
 
-def fit_history(history: Sequence[Turn], max_tokens: int, count_tokens: TokenCount) -> FittedHistory:
+def fit_history(
+    history: Sequence[Turn], max_tokens: int, count_tokens: TokenCount
+) -> FittedHistory:
     """The newest question-and-answer pairs whose cost stays within ``max_tokens``."""
     turns = alternating(history)
     kept: list[Turn] = []
@@ -157,7 +159,10 @@ def llama2_conversation_prompt(user: str, system: str | None, history: Sequence[
     questions = [question for question, _ in exchanges] + [user]
     if system:
         questions[0] = f"<<SYS>>\n{system}\n<</SYS>>\n\n{questions[0]}"
-    parts = [f"[INST] {question} [/INST] {answer} </s><s>" for question, (_, answer) in zip(questions, exchanges)]
+    parts = [
+        f"[INST] {question} [/INST] {answer} </s><s>"
+        for question, (_, answer) in zip(questions, exchanges)
+    ]
     return "".join(parts) + f"[INST] {questions[-1]} [/INST]"
 
 

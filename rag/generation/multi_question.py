@@ -16,7 +16,8 @@ MAX_QUESTIONS = 10
 # "**3.** text" loses its bold number; "3. **text**" keeps its bold answer (closing ** only
 # after an opening one).
 _NUMBERED = re.compile(
-    r"^\s*(?P<bold>\*\*)?(?:answer\s*)?(?P<number>\d{1,2})[.):]\s*(?(bold)\*\*)\s*", re.IGNORECASE | re.MULTILINE
+    r"^\s*(?P<bold>\*\*)?(?:answer\s*)?(?P<number>\d{1,2})[.):]\s*(?(bold)\*\*)\s*",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 

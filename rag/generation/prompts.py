@@ -37,6 +37,8 @@ IRRELEVANT_INSTRUCTION = (
 
 def instruction_template(ask_for_irrelevant: bool) -> str:
     return IRRELEVANT_INSTRUCTION if ask_for_irrelevant else DEFAULT_INSTRUCTION
+
+
 SUMMARIZE_INSTRUCTION = "Summarize the input in around {words} words."
 
 MAX_METADATA_VALUE_CHARS = 300
@@ -48,7 +50,9 @@ _KEY_UNSAFE = re.compile(r"[:\s]+")
 
 
 def metadata_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = (
+        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    )
     text = " ".join(text.split())  # one line, whatever the value held
     if len(text) > MAX_METADATA_VALUE_CHARS:
         text = text[: MAX_METADATA_VALUE_CHARS - 1] + "…"
@@ -103,7 +107,11 @@ def _joined(run: list[RetrievedChunk]) -> RetrievedChunk:
     first = run[0]
     # A passage that spans sections shows their common heading (or none).
     section = common_section([chunk.metadata.get(SECTION_KEY) for chunk in run])
-    metadata = {k: section if k == SECTION_KEY else v for k, v in first.metadata.items() if k != SECTION_KEY or section}
+    metadata = {
+        k: section if k == SECTION_KEY else v
+        for k, v in first.metadata.items()
+        if k != SECTION_KEY or section
+    }
     return replace(
         first,
         metadata=metadata,

@@ -108,7 +108,9 @@ class EmbeddedVLLMServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.running:
-                raise LLMUnavailableError(f"embedded vLLM exited during start-up:\n{self.log_tail()}")
+                raise LLMUnavailableError(
+                    f"embedded vLLM exited during start-up:\n{self.log_tail()}"
+                )
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=2.0).status_code == 200:
                     logger.info("embedded vLLM is ready at %s", self.base_url)
@@ -116,7 +118,9 @@ class EmbeddedVLLMServer:
             except httpx.HTTPError:
                 pass
             time.sleep(1.0)
-        raise LLMUnavailableError(f"embedded vLLM not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
+        raise LLMUnavailableError(
+            f"embedded vLLM not ready after {timeout_s:.0f} s:\n{self.log_tail()}"
+        )
 
     def restart(self) -> None:
         """Start again after a crash; what is left of the old process group (vLLM's engine

@@ -94,14 +94,18 @@ class BM25KeywordIndex:
         model = None
         if pairs:
             model = bm25s.BM25()
-            model.index(self._tokenize([text for _, text in pairs], as_ids=True), show_progress=False)
+            model.index(
+                self._tokenize([text for _, text in pairs], as_ids=True), show_progress=False
+            )
         ids = np.asarray([chunk_id for chunk_id, _ in pairs], dtype=np.int64)
         positions = IdPositions.of(ids)
         with self._lock:
             self._model, self._ids, self._positions = model, ids, positions
 
     @timed_stage("keyword_search")
-    def search(self, query: str, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, query: str, k: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
         with self._lock:
             model, ids, positions = self._model, self._ids, self._positions
         if model is None or not len(ids):

@@ -48,7 +48,9 @@ class IndexManifest:
             for key, value in asdict(stored).items()
             if getattr(self, key) != value
         }
-        described = ", ".join(f"{k}: index has {a!r}, settings say {b!r}" for k, (a, b) in differences.items())
+        described = ", ".join(
+            f"{k}: index has {a!r}, settings say {b!r}" for k, (a, b) in differences.items()
+        )
         raise IndexMismatchError(
             f"the index in {where} was built differently ({described}); "
             "re-index into a new data dir or restore the original settings"
@@ -72,7 +74,9 @@ def ivf_lists(vectors: int) -> int:
 class FaissVectorIndex:
     """Inner-product search over normalised vectors, keyed by chunk id; thread-safe."""
 
-    def __init__(self, directory: Path, manifest: IndexManifest, layout: IndexLayout | None = None) -> None:
+    def __init__(
+        self, directory: Path, manifest: IndexManifest, layout: IndexLayout | None = None
+    ) -> None:
         self.directory = directory
         self.manifest = manifest
         self.layout = layout or IndexLayout()
@@ -134,8 +138,12 @@ class FaissVectorIndex:
             lists = ivf_lists(len(ids))
             logger.info("%d vectors: building an IVF index with %d lists", len(ids), lists)
             dimension = self.manifest.dimension
-            ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
-            sample = np.random.default_rng(0).choice(len(ids), size=min(len(ids), lists * 64), replace=False)
+            ivf = faiss.IndexIVFFlat(
+                faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT
+            )
+            sample = np.random.default_rng(0).choice(
+                len(ids), size=min(len(ids), lists * 64), replace=False
+            )
             ivf.train(vectors[sample])
             ivf.add_with_ids(vectors, ids)
             self._index = ivf
@@ -182,7 +190,11 @@ class FaissVectorIndex:
 
     def _search_index(self) -> faiss.Index:
         """A GPU copy for unfiltered search when faiss's GPU build sees a GPU (selectors stay on CPU)."""
-        if not self.layout.use_gpu or not hasattr(faiss, "index_cpu_to_all_gpus") or faiss.get_num_gpus() == 0:
+        if (
+            not self.layout.use_gpu
+            or not hasattr(faiss, "index_cpu_to_all_gpus")
+            or faiss.get_num_gpus() == 0
+        ):
             return self._index
         if self._gpu_index is None:
             self._gpu_index = faiss.index_cpu_to_all_gpus(self._index)

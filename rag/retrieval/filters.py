@@ -46,7 +46,9 @@ def _typed(field: str, sample: Any) -> Column[Any]:
         return cast("Column[Any]", element.as_float())
     if isinstance(sample, str):
         return cast("Column[Any]", element.as_string())
-    raise FilterError(f"filter on {field!r}: values must be strings, numbers or booleans, got {sample!r}")
+    raise FilterError(
+        f"filter on {field!r}: values must be strings, numbers or booleans, got {sample!r}"
+    )
 
 
 def check_field_name(field: str) -> None:
@@ -66,12 +68,16 @@ def _bindable(field: str, value: Any) -> Any:
         except OverflowError:
             number = math.inf
         if not math.isfinite(number):
-            raise FilterError(f"filter on {field!r}: a number is out of range (it must be a finite float)")
+            raise FilterError(
+                f"filter on {field!r}: a number is out of range (it must be a finite float)"
+            )
         return number
     if isinstance(value, str) and "\x00" in value:
         raise FilterError(f"filter on {field!r}: values must not contain NUL characters")
     if not isinstance(value, (str, bool)):
-        raise FilterError(f"filter on {field!r}: values must be strings, numbers or booleans, got {type(value).__name__}")
+        raise FilterError(
+            f"filter on {field!r}: values must be strings, numbers or booleans, got {type(value).__name__}"
+        )
     return value
 
 

@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 class Reranker(Protocol):
-    def rerank(self, question: str, chunks: list[RetrievedChunk], top_k: int) -> list[RetrievedChunk]: ...
+    def rerank(
+        self, question: str, chunks: list[RetrievedChunk], top_k: int
+    ) -> list[RetrievedChunk]: ...
 
 
 class CrossEncoderReranker:
@@ -39,7 +41,9 @@ class CrossEncoderReranker:
             logger.info("loading reranker %s", self.model_path)
             self._model = CrossEncoder(self.model_path, device="cpu")
 
-    def rerank(self, question: str, chunks: list[RetrievedChunk], top_k: int) -> list[RetrievedChunk]:
+    def rerank(
+        self, question: str, chunks: list[RetrievedChunk], top_k: int
+    ) -> list[RetrievedChunk]:
         if not chunks:
             return []
         self.warm_up()
@@ -54,4 +58,3 @@ class CrossEncoderReranker:
         # Only the score changes: offsets and merged ids are what lets the prompt join
         # neighbours with their overlap written once.
         return [replace(chunk, score=float(score)) for chunk, score in ranked[:top_k]]
-

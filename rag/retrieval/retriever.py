@@ -92,7 +92,9 @@ class Retriever:
         with self.catalog.session() as repo:
             stored = repo.chunks_by_ids(chunk_id for chunk_id, _ in hits)
         # A hit whose chunk was deleted since the index was saved is skipped.
-        chunks = [to_retrieved(stored[chunk_id], score) for chunk_id, score in hits if chunk_id in stored]
+        chunks = [
+            to_retrieved(stored[chunk_id], score) for chunk_id, score in hits if chunk_id in stored
+        ]
         if self.reranker:
             with stage("rerank"):
                 chunks = self.reranker.rerank(question, chunks, top_k)
@@ -106,7 +108,9 @@ class Retriever:
         allowed: set[int] | None,
         collection_names: Sequence[str] | None = None,
     ) -> Hits:
-        return self._search(self.catalog.stores(collection_names), question, top_k, mode, allowed)[0]
+        return self._search(self.catalog.stores(collection_names), question, top_k, mode, allowed)[
+            0
+        ]
 
     def _search(
         self,
@@ -135,7 +139,9 @@ class Retriever:
             return merge_by_score([store.vectors.search(query, k, allowed) for store in stores], k)
 
         def keyword_hits(k: int) -> Hits:
-            return merge_by_score([store.keywords.search(question, k, allowed) for store in stores], k)
+            return merge_by_score(
+                [store.keywords.search(question, k, allowed) for store in stores], k
+            )
 
         if mode == "dense":
             dense = dense_hits(top_k)
@@ -148,4 +154,6 @@ class Retriever:
 
     def _allowed(self, filters: MetadataFilters, stores: list[CollectionStore]) -> set[int]:
         with stage("filter"), self.catalog.session() as repo:
-            return repo.chunk_ids_where(filter_clause(filters), [store.collection_id for store in stores])
+            return repo.chunk_ids_where(
+                filter_clause(filters), [store.collection_id for store in stores]
+            )

@@ -51,7 +51,9 @@ class Document(Base):
     __table_args__ = (UniqueConstraint("collection_id", "source"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True
+    )
     source: Mapped[str] = mapped_column(String(2048))
     content_hash: Mapped[str] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
@@ -111,7 +113,9 @@ class IngestionJob(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     collection: Mapped[str] = mapped_column(String(64), index=True)
     source: Mapped[str] = mapped_column(String(2048))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # queued, running, succeeded, failed
+    status: Mapped[str] = mapped_column(
+        String(16), index=True
+    )  # queued, running, succeeded, failed
     stage: Mapped[str] = mapped_column(String(32), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

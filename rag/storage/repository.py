@@ -73,7 +73,9 @@ class DocumentRepository:
 
     def hashes_by_source(self, sources: Sequence[str]) -> dict[str, str]:
         rows = self.session.execute(
-            self._scoped(select(Document.source, Document.content_hash).where(Document.source.in_(sources)))
+            self._scoped(
+                select(Document.source, Document.content_hash).where(Document.source.in_(sources))
+            )
         )
         return {source: content_hash for source, content_hash in rows}
 
@@ -85,15 +87,22 @@ class DocumentRepository:
         Returns the document, the ids of the new chunks (in span order) and the
         ids of the chunks it replaced, whose vectors the caller must remove.
         """
-        document = self.session.scalar(self._scoped(select(Document).where(Document.source == source)))
+        document = self.session.scalar(
+            self._scoped(select(Document).where(Document.source == source))
+        )
         removed: list[int] = []
         if document is None:
             document = Document(
-                collection_id=self._collection_id(), source=source, content_hash=content_hash, meta=metadata
+                collection_id=self._collection_id(),
+                source=source,
+                content_hash=content_hash,
+                meta=metadata,
             )
             self.session.add(document)
         else:
-            removed = list(self.session.scalars(select(Chunk.id).where(Chunk.document_id == document.id)))
+            removed = list(
+                self.session.scalars(select(Chunk.id).where(Chunk.document_id == document.id))
+            )
             self.session.execute(delete(Chunk).where(Chunk.document_id == document.id))
             document.content_hash = content_hash
             document.meta = metadata
@@ -119,14 +128,18 @@ class DocumentRepository:
         document = self.session.get(Document, document_id)
         if document is None or self.collection_id not in (None, document.collection_id):
             return None
-        chunk_ids = list(self.session.scalars(select(Chunk.id).where(Chunk.document_id == document_id)))
+        chunk_ids = list(
+            self.session.scalars(select(Chunk.id).where(Chunk.document_id == document_id))
+        )
         self.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
         self.session.delete(document)
         self.session.flush()
         return chunk_ids
 
     def delete_source(self, source: str) -> list[int] | None:
-        document_id = self.session.scalar(self._scoped(select(Document.id).where(Document.source == source)))
+        document_id = self.session.scalar(
+            self._scoped(select(Document.id).where(Document.source == source))
+        )
         return None if document_id is None else self.delete_document(document_id)
 
     def sources_under(self, paths: Sequence[str]) -> list[str]:
@@ -141,7 +154,9 @@ class DocumentRepository:
             ]
         if not conditions:
             return []
-        return list(self.session.scalars(self._scoped(select(Document.source).where(or_(*conditions)))))
+        return list(
+            self.session.scalars(self._scoped(select(Document.source).where(or_(*conditions))))
+        )
 
     def chunks_by_ids(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
         ids = list(chunk_ids)
@@ -149,17 +164,27 @@ class DocumentRepository:
             return {}
         rows = self.session.execute(
             select(
-                Chunk.id, Chunk.document_id, Chunk.ordinal, Chunk.text,
-                Document.meta.label("document_meta"), Chunk.meta.label("chunk_meta"),
-                Chunk.start_char, Chunk.end_char,
+                Chunk.id,
+                Chunk.document_id,
+                Chunk.ordinal,
+                Chunk.text,
+                Document.meta.label("document_meta"),
+                Chunk.meta.label("chunk_meta"),
+                Chunk.start_char,
+                Chunk.end_char,
             )  # fmt: skip
             .join(Document, Chunk.document_id == Document.id)
             .where(Chunk.id.in_(ids))
         )
         return {
             row.id: StoredChunk(
-                row.id, row.document_id, row.ordinal, row.text,
-                {**row.document_meta, **(row.chunk_meta or {})}, row.start_char, row.end_char,
+                row.id,
+                row.document_id,
+                row.ordinal,
+                row.text,
+                {**row.document_meta, **(row.chunk_meta or {})},
+                row.start_char,
+                row.end_char,
             )  # fmt: skip
             for row in rows
         }
@@ -230,7 +255,9 @@ class DocumentRepository:
         return int(self.session.scalar(query) or 0)
 
     def count_chunks(self) -> int:
-        return int(self.session.scalar(self._scoped(_chunks_with_documents(func.count(Chunk.id)))) or 0)
+        return int(
+            self.session.scalar(self._scoped(_chunks_with_documents(func.count(Chunk.id)))) or 0
+        )
 
 
 def _chunks_with_documents(*columns: Any) -> Select[Any]:

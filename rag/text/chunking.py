@@ -102,7 +102,9 @@ class TokenChunker:
         for p_start, p_end in split_paragraphs(text):
             position = p_start
             for table in find_tables(text, p_start, p_end):
-                spans += [(s, e, None, False) for s, e in split_sentences(text, position, table.header[0])]
+                spans += [
+                    (s, e, None, False) for s, e in split_sentences(text, position, table.header[0])
+                ]
                 spans.append((*table.header, table_count, True))
                 spans += [(s, e, table_count, False) for s, e in table.rows]
                 table_count, position = table_count + 1, table.end

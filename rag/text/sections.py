@@ -60,7 +60,9 @@ def _majority_section(
 def annotate(spans: list[ChunkSpan], sections: Sequence[Section]) -> list[ChunkSpan]:
     if not sections:
         return spans
-    return [replace(s, metadata=section_metadata(sections, s.start_char, s.end_char)) for s in spans]
+    return [
+        replace(s, metadata=section_metadata(sections, s.start_char, s.end_char)) for s in spans
+    ]
 
 
 def section_ranges(text: str, sections: Sequence[Section]) -> list[tuple[int, int]]:
@@ -69,7 +71,8 @@ def section_ranges(text: str, sections: Sequence[Section]) -> list[tuple[int, in
     cuts = [
         section.start_char
         for before, section in zip(sections, sections[1:])
-        if section.metadata.get(SECTION_KEY) != before.metadata.get(SECTION_KEY) and 0 < section.start_char < len(text)
+        if section.metadata.get(SECTION_KEY) != before.metadata.get(SECTION_KEY)
+        and 0 < section.start_char < len(text)
     ]
     ranges, start = [], 0
     for end in [*cuts, len(text)]:
@@ -87,7 +90,12 @@ def chunk_document(chunker: Chunker, text: str, sections: Sequence[Section]) -> 
     for start, end in section_ranges(text, sections):
         for span in chunker.chunk(text[start:end]):
             spans.append(
-                replace(span, ordinal=len(spans), start_char=span.start_char + start, end_char=span.end_char + start)
+                replace(
+                    span,
+                    ordinal=len(spans),
+                    start_char=span.start_char + start,
+                    end_char=span.end_char + start,
+                )
             )
     return annotate(spans, sections)
 

@@ -36,7 +36,9 @@ def service(
     """The service's URL and an admin key."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make test installs it as root)")
-    model_server: SharedModelServer = request.getfixturevalue("model_server")  # not started for a skip
+    model_server: SharedModelServer = request.getfixturevalue(
+        "model_server"
+    )  # not started for a skip
     data_dir = tmp_path_factory.mktemp("web") / "data"
     settings = make_settings(data_dir)
     store = CollectionStore(settings, embedder)
@@ -61,7 +63,9 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
         yield instance
         instance.close()
 
@@ -71,7 +75,9 @@ def shot(page: object, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
-def open_page(browser: object, service: tuple[str, str], width: int = 1200, height: int = 900) -> object:
+def open_page(
+    browser: object, service: tuple[str, str], width: int = 1200, height: int = 900
+) -> object:
     url, key = service
     page = browser.new_page(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
     page.goto(url)
@@ -95,7 +101,10 @@ def test_the_form_limits_come_from_config(browser: object, service: tuple[str, s
     ]
     question = page.locator("#question")
     expect(question).to_have_attribute("maxlength", str(config["question"]["max_length"]))
-    for selector, limits in (("#top-k", config["top_k"]), ("#summarize-words", config["summary_words"])):
+    for selector, limits in (
+        ("#top-k", config["top_k"]),
+        ("#summarize-words", config["summary_words"]),
+    ):
         field = page.locator(selector)
         expect(field).to_have_attribute("min", str(limits["minimum"]))
         expect(field).to_have_attribute("max", str(limits["maximum"]))
@@ -111,11 +120,15 @@ def test_the_form_limits_come_from_config(browser: object, service: tuple[str, s
     page.close()
 
 
-def test_ask_shows_the_streamed_answer_and_its_sources(browser: object, service: tuple[str, str]) -> None:
+def test_ask_shows_the_streamed_answer_and_its_sources(
+    browser: object, service: tuple[str, str]
+) -> None:
     from playwright.sync_api import expect
 
     page = open_page(browser, service)
-    page.get_by_label("Question", exact=True).fill("How high were the lava fountains when Kilauea erupted in 2023?")
+    page.get_by_label("Question", exact=True).fill(
+        "How high were the lava fountains when Kilauea erupted in 2023?"
+    )
     page.get_by_role("button", name="Ask", exact=True).click()
     expect(page.locator("#ask-status")).to_have_text("Done.", timeout=180_000)
     shot(page, "ask-answer-sources")
@@ -139,7 +152,9 @@ def test_ask_shows_the_streamed_answer_and_its_sources(browser: object, service:
 
     page.get_by_role("button", name="New conversation").click()
     expect(page.locator(".turn")).to_have_count(0)
-    page.get_by_label("Question", exact=True).fill("What is the best recipe for a chocolate soufflé with raspberries?")
+    page.get_by_label("Question", exact=True).fill(
+        "What is the best recipe for a chocolate soufflé with raspberries?"
+    )
     page.get_by_label("Question", exact=True).press("Control+Enter")  # keyboard submit
     not_answerable = page.locator(".turn .not-answerable")
     expect(not_answerable).to_be_visible(timeout=180_000)
@@ -148,14 +163,18 @@ def test_ask_shows_the_streamed_answer_and_its_sources(browser: object, service:
     page.close()
 
 
-def test_follow_up_is_understood_in_its_conversation(browser: object, service: tuple[str, str]) -> None:
+def test_follow_up_is_understood_in_its_conversation(
+    browser: object, service: tuple[str, str]
+) -> None:
     """The follow-up names nothing from the corpus: alone (top 2) it finds the rover's and the
     glacier's ice; after the first turn it finds the volcano report."""
     from playwright.sync_api import expect
 
     page = open_page(browser, service)
     page.get_by_label("Chunks to retrieve", exact=True).fill("2")
-    page.get_by_label("Question", exact=True).fill("How large was the lava lake when Kilauea erupted in 2023?")
+    page.get_by_label("Question", exact=True).fill(
+        "How large was the lava lake when Kilauea erupted in 2023?"
+    )
     page.get_by_role("button", name="Ask", exact=True).click()
     expect(page.locator("#ask-status")).to_have_text("Done.", timeout=180_000)
     expect(page.get_by_role("button", name="New conversation")).to_be_visible()
@@ -167,7 +186,9 @@ def test_follow_up_is_understood_in_its_conversation(browser: object, service: t
     expect(second.locator(".question")).to_contain_text("and how deep is it?")
     expect(second.locator(".searched")).to_contain_text("Searched as:")
     assert "Kilauea eruption report" in second.text_content()  # among its sources, shown or folded
-    expect(page.locator(".turn").first.locator(".question")).to_contain_text("lava lake")  # the thread stays
+    expect(page.locator(".turn").first.locator(".question")).to_contain_text(
+        "lava lake"
+    )  # the thread stays
     shot(page, "ask-follow-up")
     page.close()
 
@@ -191,7 +212,9 @@ def test_upload_follow_the_job_then_summarize(browser: object, service: tuple[st
     shot(page, "documents-upload")
 
     page.get_by_role("tab", name="Summarize").click()
-    page.get_by_label("Indexed document", exact=True).select_option(label="Northbridge lighthouse (coast)")
+    page.get_by_label("Indexed document", exact=True).select_option(
+        label="Northbridge lighthouse (coast)"
+    )
     page.get_by_label("Length in words", exact=True).fill("30")
     page.get_by_role("button", name="Summarize", exact=True).click()
     expect(page.locator("#summarize-status")).to_contain_text("Done", timeout=180_000)
@@ -246,11 +269,19 @@ def test_the_page_and_the_api_docs_work_under_the_content_security_policy(
     page.get_by_role("tab", name="Documents").click()
     expect(page.locator("#documents-table tbody tr").first).to_be_visible()
     page.close()
-    assert violations == []  # no inline script or style on the page; its modules load under script-src 'self'
-    assert {r.removeprefix(url) for r in requests} >= {"/static/main.js", "/static/api.js", "/config"}
+    assert (
+        violations == []
+    )  # no inline script or style on the page; its modules load under script-src 'self'
+    assert {r.removeprefix(url) for r in requests} >= {
+        "/static/main.js",
+        "/static/api.js",
+        "/config",
+    }
 
     docs, violations, requests = watched_page(browser, url + "/docs")
-    expect(docs.locator(".opblock").first).to_be_visible(timeout=30_000)  # Swagger UI, from our own files
+    expect(docs.locator(".opblock").first).to_be_visible(
+        timeout=30_000
+    )  # Swagger UI, from our own files
     assert docs.locator(".opblock").count() >= 8
     shot(docs, "api-docs")
     docs.close()
@@ -262,4 +293,6 @@ def test_the_page_and_the_api_docs_work_under_the_content_security_policy(
     redoc.close()
     # ReDoc's footer asks for the Redocly logo from its CDN: the policy blocks it, nothing else.
     assert all("cdn.redoc.ly" in v for v in violations), violations
-    assert all(r.startswith((url, "data:", "blob:")) or "cdn.redoc.ly" in r for r in requests), requests
+    assert all(r.startswith((url, "data:", "blob:")) or "cdn.redoc.ly" in r for r in requests), (
+        requests
+    )

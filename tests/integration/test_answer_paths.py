@@ -73,7 +73,9 @@ def open_service(
     folder.mkdir()
     for name, text in DOCUMENTS.items():
         (folder / name).write_text(text, encoding="utf-8")
-    tokenizer = Settings(models_dir=MODELS_DIR).embedded_generator_dir  # exact token budgets, as in embedded mode
+    tokenizer = Settings(
+        models_dir=MODELS_DIR
+    ).embedded_generator_dir  # exact token budgets, as in embedded mode
 
     with ExitStack() as stack:
 
@@ -98,7 +100,9 @@ def client(open_service: OpenService) -> TestClient:
 
 
 # --- helpers -------------------------------------------------------------------------------
-def read_events(client: TestClient, path: str, payload: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def read_events(
+    client: TestClient, path: str, payload: dict[str, Any]
+) -> list[tuple[str, dict[str, Any]]]:
     """The server-sent events of a streamed /ask: (event, JSON data) pairs."""
     events: list[tuple[str, dict[str, Any]]] = []
     event, data = None, []
@@ -127,14 +131,22 @@ def ask(client: TestClient, payload: dict[str, Any], stream: bool) -> dict[str, 
     kinds = [kind for kind, _ in events]
     assert kinds[-1] == "done" and set(kinds[:-1]) <= {"token"}, events
     done = events[-1][1]
-    assert "".join(body["text"] for kind, body in events if kind == "token").strip() == done["raw_answer"]
+    assert (
+        "".join(body["text"] for kind, body in events if kind == "token").strip()
+        == done["raw_answer"]
+    )
     return done
 
 
 def blocks(prompt: str) -> list[tuple[dict[str, str], str]]:
     """The BEGININPUT blocks of a prompt: (metadata lines, text)."""
-    found = re.findall(r"^BEGININPUT\nBEGINCONTEXT\n(.*?)ENDCONTEXT\n(.*?)\nENDINPUT$", prompt, re.M | re.S)
-    return [(dict(line.split(": ", 1) for line in context.splitlines()), text) for context, text in found]
+    found = re.findall(
+        r"^BEGININPUT\nBEGINCONTEXT\n(.*?)ENDCONTEXT\n(.*?)\nENDINPUT$", prompt, re.M | re.S
+    )
+    return [
+        (dict(line.split(": ", 1) for line in context.splitlines()), text)
+        for context, text in found
+    ]
 
 
 def cite(match: str, *keys: str, trailer: str = "Source:") -> Callable[[dict[str, Any]], str]:
@@ -176,39 +188,62 @@ def test_a_trained_refusal_is_a_declined_answer(
     assert len(fake_model.requests) == 1
 
 
-def test_an_answer_that_mentions_a_refusal_word_is_not_declined(client: TestClient, fake_model: FakeModelServer) -> None:
+def test_an_answer_that_mentions_a_refusal_word_is_not_declined(
+    client: TestClient, fake_model: FakeModelServer
+) -> None:
     """The counterpart: only a whole trained refusal declines, not the word inside an answer."""
     fake_model.enqueue("Its colour is irrelevant; the lighthouse was built in 1874.")
     body = ask(client, {"question": BUILT}, stream=False)
     assert body["answerable"] is True and body["abstention_reason"] is None
 
 
-def test_a_declined_answer_through_the_openai_api(client: TestClient, fake_model: FakeModelServer) -> None:
+def test_a_declined_answer_through_the_openai_api(
+    client: TestClient, fake_model: FakeModelServer
+) -> None:
     fake_model.enqueue("IRRELEVANT")
-    response = client.post("/v1/chat/completions", json={"model": "rag", "messages": [{"role": "user", "content": BUILT}]})
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "rag", "messages": [{"role": "user", "content": BUILT}]},
+    )
     assert response.status_code == 200, response.text
     message = response.json()["choices"][0]["message"]
     assert message["content"] == "IRRELEVANT"  # what the model wrote
-    assert message["rag"]["answerable"] is False and message["rag"]["abstention_reason"] == MODEL_DECLINED
+    assert (
+        message["rag"]["answerable"] is False
+        and message["rag"]["abstention_reason"] == MODEL_DECLINED
+    )
     assert message["rag"]["citations"] == []
 
 
 # --- (b) citations -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("keys", "trailer", "stream"),
-    [(("title", "url"), "Source:", False), (("url",), "Reference(s):", True), (("title",), "References:", False)],
+    [
+        (("title", "url"), "Source:", False),
+        (("url",), "Reference(s):", True),
+        (("title",), "References:", False),
+    ],
 )
 def test_a_cited_block_is_a_verified_citation(
-    client: TestClient, fake_model: FakeModelServer, keys: tuple[str, ...], trailer: str, stream: bool
+    client: TestClient,
+    fake_model: FakeModelServer,
+    keys: tuple[str, ...],
+    trailer: str,
+    stream: bool,
 ) -> None:
     fake_model.enqueue(cite("built in 1874", *keys, trailer=trailer))
     body = ask(client, {"question": BUILT}, stream)
-    assert body["answer"] == "The harbour lighthouse was built in 1874."  # the trailer is not the answer
+    assert (
+        body["answer"] == "The harbour lighthouse was built in 1874."
+    )  # the trailer is not the answer
     assert body["answerable"] is True and body["unverified_citations"] == []
     (citation,) = body["citations"]
     lighthouse = source_with(body, LIGHTHOUSE_URL)
     assert citation["metadata"]["url"] == LIGHTHOUSE_URL
-    assert citation["chunk_ids"] == lighthouse["chunk_ids"] and citation["chunk_id"] == lighthouse["chunk_id"]
+    assert (
+        citation["chunk_ids"] == lighthouse["chunk_ids"]
+        and citation["chunk_id"] == lighthouse["chunk_id"]
+    )
     assert citation["document_id"] == lighthouse["document_id"]
     expected = {"title": LIGHTHOUSE_TITLE, "url": LIGHTHOUSE_URL}
     assert citation["cited_lines"] == {key: expected[key] for key in keys}
@@ -238,7 +273,9 @@ def test_a_source_never_sent_is_unverified(client: TestClient, fake_model: FakeM
 
 # --- (c) several questions ---------------------------------------------------------------------
 @pytest.mark.parametrize("stream", [False, True])
-def test_numbered_answers_are_split_per_question(client: TestClient, fake_model: FakeModelServer, stream: bool) -> None:
+def test_numbered_answers_are_split_per_question(
+    client: TestClient, fake_model: FakeModelServer, stream: bool
+) -> None:
     fake_model.enqueue("1. It was built in 1874.\n**3.** The tower is 32 metres tall.")
     questions = [BUILT, HARVEST, TALL]
     body = ask(client, {"questions": questions}, stream)
@@ -280,7 +317,9 @@ def test_a_stream_whose_model_fails_before_the_first_token_ends_with_an_error(
     assert error["type"] == "llm_unavailable" and "503" in error["message"]
 
 
-@pytest.mark.parametrize(("how", "kind"), [("drop", "llm_unavailable"), ("error_event", "llm_error")])
+@pytest.mark.parametrize(
+    ("how", "kind"), [("drop", "llm_unavailable"), ("error_event", "llm_error")]
+)
 def test_a_stream_broken_off_midway_ends_with_an_error(
     client: TestClient, fake_model: FakeModelServer, how: str, kind: str
 ) -> None:
@@ -290,11 +329,15 @@ def test_a_stream_broken_off_midway_ends_with_an_error(
     events = read_events(client, "/ask", {"question": BUILT, "stream": True})
     kinds = [k for k, _ in events]
     assert kinds == ["token"] * (len(kinds) - 1) + ["error"], events
-    assert "".join(body["text"] for k, body in events if k == "token") == "The harbour lighthouse was"
+    assert (
+        "".join(body["text"] for k, body in events if k == "token") == "The harbour lighthouse was"
+    )
     assert events[-1][1]["error"]["type"] == kind
 
 
-def test_a_response_broken_off_midway_is_a_503(client: TestClient, fake_model: FakeModelServer) -> None:
+def test_a_response_broken_off_midway_is_a_503(
+    client: TestClient, fake_model: FakeModelServer
+) -> None:
     fake_model.break_off("The harbour lighthouse was built in 1874.")
     fake_model.break_off("The harbour lighthouse was built in 1874.")  # and the retry
     response = client.post("/ask", json={"question": BUILT})
@@ -310,7 +353,11 @@ def test_an_openai_stream_broken_off_midway_ends_with_an_error_chunk(
     payload = {"model": "rag", "stream": True, "messages": [{"role": "user", "content": BUILT}]}
     with client.stream("POST", "/v1/chat/completions", json=payload) as response:
         assert response.status_code == 200
-        data = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+        data = [
+            line.removeprefix("data: ")
+            for line in response.iter_lines()
+            if line.startswith("data: ")
+        ]
     assert data[-1] == "[DONE]"
     error = json.loads(data[-2])["error"]
     assert error["code"] == "llm_unavailable"
@@ -333,17 +380,25 @@ def test_the_model_receives_the_question_in_bagels_format(
     assert prompt == body["prompt"]
     sent = blocks(prompt)
     assert len(sent) == len(body["sources"]) == prompt.count("BEGININPUT") > 0
-    assert {metadata["url"] for metadata, _ in sent} == {s["metadata"]["url"] for s in body["sources"]}
-    assert prompt.endswith(f"BEGININSTRUCTION\n{BUILT}\nDon't make up answers if you don't know. Cite your sources.\nENDINSTRUCTION")
+    assert {metadata["url"] for metadata, _ in sent} == {
+        s["metadata"]["url"] for s in body["sources"]
+    }
+    assert prompt.endswith(
+        f"BEGININSTRUCTION\n{BUILT}\nDon't make up answers if you don't know. Cite your sources.\nENDINSTRUCTION"
+    )
     assert {"BEGININPUT", "BEGININSTRUCTION"} <= set(request["stop"])
     assert request["stream"] is stream
     if stream:
         assert request["stream_options"] == {"include_usage": True}
 
 
-def test_completion_mode_sends_the_llama2_wrapped_prompt(open_service: OpenService, fake_model: FakeModelServer) -> None:
+def test_completion_mode_sends_the_llama2_wrapped_prompt(
+    open_service: OpenService, fake_model: FakeModelServer
+) -> None:
     client = open_service(prompt_mode="completion")
-    fake_model.enqueue("It was built in 1874.</s>[INST] and more")  # the stop sequences end the answer
+    fake_model.enqueue(
+        "It was built in 1874.</s>[INST] and more"
+    )  # the stop sequences end the answer
     body = ask(client, {"question": BUILT, "include_prompt": True}, stream=False)
     assert fake_model.paths == ["/v1/completions"]
     prompt = fake_model.requests[0]["prompt"]
@@ -351,12 +406,18 @@ def test_completion_mode_sends_the_llama2_wrapped_prompt(open_service: OpenServi
     assert body["answer"] == "It was built in 1874."
 
 
-def test_the_openai_api_reports_the_model_servers_usage(client: TestClient, fake_model: FakeModelServer) -> None:
+def test_the_openai_api_reports_the_model_servers_usage(
+    client: TestClient, fake_model: FakeModelServer
+) -> None:
     fake_model.enqueue("It was built in 1874.")
     payload = {"model": "rag", "messages": [{"role": "user", "content": BUILT}],
                "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
     with client.stream("POST", "/v1/chat/completions", json=payload) as response:
-        data = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+        data = [
+            line.removeprefix("data: ")
+            for line in response.iter_lines()
+            if line.startswith("data: ")
+        ]
     assert data[-1] == "[DONE]"
     usage = json.loads(data[-2])["usage"]
     request = fake_model.requests[0]

@@ -35,23 +35,35 @@ QUESTIONS = [
 ]
 
 
-def attribute_before_the_cache(answer: str, blocks: Sequence[PromptBlock], embedder: Embedder) -> list[SentenceSupport]:
+def attribute_before_the_cache(
+    answer: str, blocks: Sequence[PromptBlock], embedder: Embedder
+) -> list[SentenceSupport]:
     """The computation as it was: every passage sentence embedded with the answer's, each time."""
     claims = sentences(answer)
-    candidates = [(c.chunk_id, c.document_id, s) for b in blocks for c in b.chunks for s in sentences(c.text)]
+    candidates = [
+        (c.chunk_id, c.document_id, s) for b in blocks for c in b.chunks for s in sentences(c.text)
+    ]
     if not claims or not candidates:
         return []
     vectors = embedder.embed(claims + [s for _, _, s in candidates])
     similarity = vectors[: len(claims)] @ vectors[len(claims) :].T
     best = np.argmax(similarity, axis=1)
     return [
-        SentenceSupport(claim, candidates[i][0], candidates[i][1], candidates[i][2], round(float(similarity[row, i]), 4))
+        SentenceSupport(
+            claim,
+            candidates[i][0],
+            candidates[i][1],
+            candidates[i][2],
+            round(float(similarity[row, i]), 4),
+        )
         for row, (claim, i) in enumerate(zip(claims, best, strict=True))
     ]
 
 
 @pytest.fixture(scope="module")
-def retrieved(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[list[list[PromptBlock]]]:
+def retrieved(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> Iterator[list[list[PromptBlock]]]:
     """The blocks sent for each question, retrieved from the indexed test corpus (SQLite)."""
     folder: Path = tmp_path_factory.mktemp("attribution-cache")
     settings = make_settings(folder / "data")
@@ -74,22 +86,30 @@ def answers_for(blocks: list[PromptBlock]) -> list[str]:
     ]
 
 
-def test_cached_attribution_equals_the_full_computation(retrieved: list[list[PromptBlock]], embedder: Embedder) -> None:
+def test_cached_attribution_equals_the_full_computation(
+    retrieved: list[list[PromptBlock]], embedder: Embedder
+) -> None:
     cache = SentenceVectorCache(max_passages=1000)
     compared = 0
     for blocks in retrieved:
         for answer in answers_for(blocks):
             before = attribute_before_the_cache(answer, blocks, embedder)
             assert before
-            assert attribute(answer, blocks, embedder, cache) == before  # first: some passages embedded now
-            assert attribute(answer, blocks, embedder, cache) == before  # then: every passage cached
+            assert (
+                attribute(answer, blocks, embedder, cache) == before
+            )  # first: some passages embedded now
+            assert (
+                attribute(answer, blocks, embedder, cache) == before
+            )  # then: every passage cached
             assert attribute(answer, blocks, embedder) == before  # and without a cache
             compared += len(before)
     assert compared >= 3 * len(QUESTIONS)
     assert cache.hits > cache.misses
 
 
-def test_a_cached_passage_is_not_embedded_again(retrieved: list[list[PromptBlock]], embedder: Embedder) -> None:
+def test_a_cached_passage_is_not_embedded_again(
+    retrieved: list[list[PromptBlock]], embedder: Embedder
+) -> None:
     calls: list[list[str]] = []
 
     class CountingEmbedder:
@@ -102,20 +122,34 @@ def test_a_cached_passage_is_not_embedded_again(retrieved: list[list[PromptBlock
 
     blocks = retrieved[0]
     cache = SentenceVectorCache(max_passages=100)
-    attribute("Lava fountains reached fifty metres. It erupted in 2023.", blocks, CountingEmbedder(), cache)  # type: ignore[arg-type]
+    attribute(
+        "Lava fountains reached fifty metres. It erupted in 2023.",
+        blocks,
+        CountingEmbedder(),
+        cache,
+    )  # type: ignore[arg-type]
     attribute("The eruption resumed in September.", blocks, CountingEmbedder(), cache)  # type: ignore[arg-type]
-    passage_sentences = sum(len(sentences(chunk.text)) for block in blocks for chunk in block.chunks)
+    passage_sentences = sum(
+        len(sentences(chunk.text)) for block in blocks for chunk in block.chunks
+    )
     assert len(calls[0]) == 2 + passage_sentences
-    assert calls[1] == ["The eruption resumed in September."]  # one small batch: the answer's sentences only
+    assert calls[1] == [
+        "The eruption resumed in September."
+    ]  # one small batch: the answer's sentences only
 
 
 def test_the_cache_keeps_at_most_its_bound_and_keys_on_the_text(embedder: Embedder) -> None:
     cache = SentenceVectorCache(max_passages=2)
-    chunks = [RetrievedChunk(i, 1, 0.5, f"Passage number {i} is here. It has two sentences.", {}) for i in range(3)]
+    chunks = [
+        RetrievedChunk(i, 1, 0.5, f"Passage number {i} is here. It has two sentences.", {})
+        for i in range(3)
+    ]
     for chunk in chunks:
         attribute("Passage number one.", build_blocks([chunk]), embedder, cache)
     assert len(cache) == 2
-    assert cache.get(chunks[0]) is None and cache.get(chunks[2]) is not None  # least recently used went first
+    assert (
+        cache.get(chunks[0]) is None and cache.get(chunks[2]) is not None
+    )  # least recently used went first
     changed = RetrievedChunk(2, 1, 0.5, "A different text under the same chunk id.", {})
     assert cache.get(changed) is None
     support = attribute("A different text.", build_blocks([changed]), embedder, cache)
@@ -132,7 +166,9 @@ def test_a_cache_of_size_zero_keeps_nothing(embedder: Embedder) -> None:
     assert len(cache) == 0
 
 
-def test_the_service_embeds_the_passages_while_the_model_writes(tmp_path: Path, embedder: Embedder) -> None:
+def test_the_service_embeds_the_passages_while_the_model_writes(
+    tmp_path: Path, embedder: Embedder
+) -> None:
     """`prepare` starts embedding the sent passages' sentences (issue 16); by the time the
     answer is finished they are cached, so `finish` embeds only the answer's sentences, and the
     support is what the full computation gives."""
@@ -149,7 +185,11 @@ def test_the_service_embeds_the_passages_while_the_model_writes(tmp_path: Path, 
     llm = NoModelServer("http://127.0.0.1:9/v1", "none", max_retries=0)
     cache = SentenceVectorCache(max_passages=100)
     service = AnswerService(
-        Retriever(store, settings.retrieval), llm, settings.llm, ContextBudget(estimate_tokens, 4096, 384), cache
+        Retriever(store, settings.retrieval),
+        llm,
+        settings.llm,
+        ContextBudget(estimate_tokens, 4096, 384),
+        cache,
     )
 
     async def answer() -> tuple[list[PromptBlock], str, int, AnswerResult]:

@@ -16,7 +16,9 @@ def paragraphs_text() -> str:
     return "\n\n".join(" ".join(SENTENCES[i : i + 6]) for i in range(0, len(SENTENCES), 6))
 
 
-def test_chunks_fit_the_window_and_break_at_sentences(embedder: SentenceTransformersEmbedder) -> None:
+def test_chunks_fit_the_window_and_break_at_sentences(
+    embedder: SentenceTransformersEmbedder,
+) -> None:
     text = paragraphs_text()
     chunks = TokenChunker(embedder, max_tokens=64, overlap_tokens=16).chunk(text)
     assert len(chunks) > 5
@@ -27,7 +29,9 @@ def test_chunks_fit_the_window_and_break_at_sentences(embedder: SentenceTransfor
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
 
 
-def test_consecutive_chunks_overlap_and_cover_the_text(embedder: SentenceTransformersEmbedder) -> None:
+def test_consecutive_chunks_overlap_and_cover_the_text(
+    embedder: SentenceTransformersEmbedder,
+) -> None:
     text = paragraphs_text()
     chunks = TokenChunker(embedder, max_tokens=64, overlap_tokens=16).chunk(text)
     for before, after in zip(chunks, chunks[1:]):
@@ -42,7 +46,9 @@ def test_no_overlap_gives_disjoint_chunks(embedder: SentenceTransformersEmbedder
         assert after.start_char > before.end_char
 
 
-def test_a_sentence_longer_than_a_chunk_is_cut_in_token_windows(embedder: SentenceTransformersEmbedder) -> None:
+def test_a_sentence_longer_than_a_chunk_is_cut_in_token_windows(
+    embedder: SentenceTransformersEmbedder,
+) -> None:
     text = " ".join(f"word{i}" for i in range(400))  # no sentence boundary at all
     chunks = TokenChunker(embedder, max_tokens=50, overlap_tokens=10).chunk(text)
     assert len(chunks) > 3
@@ -50,7 +56,9 @@ def test_a_sentence_longer_than_a_chunk_is_cut_in_token_windows(embedder: Senten
     assert chunks[-1].end_char == len(text)
 
 
-def test_default_chunk_size_stays_inside_the_embedder_window(embedder: SentenceTransformersEmbedder) -> None:
+def test_default_chunk_size_stays_inside_the_embedder_window(
+    embedder: SentenceTransformersEmbedder,
+) -> None:
     assert embedder.max_tokens == 254  # all-MiniLM-L6-v2: 256 with [CLS] and [SEP]
     chunks = TokenChunker(embedder, max_tokens=254, overlap_tokens=32).chunk(paragraphs_text() * 3)
     assert all(embedder.token_lengths([c.text])[0] <= 254 for c in chunks)

@@ -55,13 +55,18 @@ class ScriptedLLM(OpenAICompatibleLLM):
                      report: StreamReport | None = None) -> AsyncIterator[str]:  # fmt: skip
         generation = await self.generate(prompt, system, max_tokens, temperature, history, stop)
         if report is not None:
-            report.prompt_tokens, report.completion_tokens = generation.prompt_tokens, generation.completion_tokens
+            report.prompt_tokens, report.completion_tokens = (
+                generation.prompt_tokens,
+                generation.completion_tokens,
+            )
         for word in generation.text.split(" "):
             yield word + " "
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[CollectionCatalog]:
+def catalog(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> Iterator[CollectionCatalog]:
     settings = make_settings(tmp_path_factory.mktemp("conversation") / "data")
     store = CollectionStore(settings, embedder)
     Indexer(store).index_paths([CORPUS_DIR])
@@ -99,7 +104,9 @@ async def test_the_models_standalone_question_is_searched(catalog: CollectionCat
     condense_call, answer_call = llm.calls
     assert "Follow-up question: and how deep is it?" in str(condense_call["prompt"])
     assert condense_call["history"] == ()  # the condensation is one user turn
-    assert answer_call["history"] == tuple(HISTORY)  # the answer sees the earlier turns as chat turns
+    assert answer_call["history"] == tuple(
+        HISTORY
+    )  # the answer sees the earlier turns as chat turns
     prompt = str(answer_call["prompt"])
     assert prompt.split("BEGININSTRUCTION\n", 1)[1].startswith(FOLLOW_UP)  # the user's own words
     assert result.usage.prompt_tokens == sum(len(str(c["prompt"]).split()) for c in llm.calls)
@@ -116,7 +123,9 @@ async def test_unusable_condensation_falls_back(catalog: CollectionCatalog, usel
 
 async def test_condensation_can_be_turned_off(catalog: CollectionCatalog) -> None:
     llm = ScriptedLLM(["Two metres."])
-    result = await service(catalog, llm, condense_follow_ups=False).ask(FOLLOW_UP, 2, history=HISTORY)
+    result = await service(catalog, llm, condense_follow_ups=False).ask(
+        FOLLOW_UP, 2, history=HISTORY
+    )
     assert len(llm.calls) == 1 and result.conversation.condensation == "fallback"
     assert "volcano.md" in names(result.answer.sources)
 
@@ -125,7 +134,10 @@ async def test_oldest_turns_are_dropped_to_fit_the_budget(catalog: CollectionCat
     filler = "The glacier moves slowly and the bees dance. " * 30  # about 300 tokens per answer
     history = []
     for number in range(4):
-        history += [Turn("user", f"Question {number}?"), Turn("assistant", f"Answer {number}. {filler}")]
+        history += [
+            Turn("user", f"Question {number}?"),
+            Turn("assistant", f"Answer {number}. {filler}"),
+        ]
     history += HISTORY
     llm = ScriptedLLM([STANDALONE, "Not said."])
     result = await service(catalog, llm, max_history_tokens=700).ask(FOLLOW_UP, 2, history=history)
@@ -135,7 +147,9 @@ async def test_oldest_turns_are_dropped_to_fit_the_budget(catalog: CollectionCat
     assert result.conversation.dropped_turns == len(history) - len(sent)
 
 
-async def test_citations_are_verified_against_the_blocks_of_this_turn(catalog: CollectionCatalog) -> None:
+async def test_citations_are_verified_against_the_blocks_of_this_turn(
+    catalog: CollectionCatalog,
+) -> None:
     answer = (
         "The report does not say.\nSource:\nurl: https://volcano.example.org/kilauea-2023\n\n"
         "url: https://planets.example.com/rover-ice"  # a document of no block of this turn
@@ -157,10 +171,14 @@ async def test_caller_limits_are_capped(catalog: CollectionCatalog) -> None:
     assert call["max_tokens"] == 384 and call["temperature"] == 0.3 and call["stop"] == ("END",)
 
 
-async def test_an_unanswered_earlier_question_still_informs_retrieval(catalog: CollectionCatalog) -> None:
+async def test_an_unanswered_earlier_question_still_informs_retrieval(
+    catalog: CollectionCatalog,
+) -> None:
     """A user turn without an answer is not sent as a chat turn (roles must alternate), but
     the condensation sees it."""
     llm = ScriptedLLM(["", "Not said."])
     result = await service(catalog, llm).ask(FOLLOW_UP, 2, history=[Turn("user", LAKE_QUESTION)])
     assert LAKE_QUESTION in str(llm.calls[0]["prompt"]) and llm.calls[1]["history"] == ()
-    assert result.conversation.condensation == "fallback" and "volcano.md" in names(result.answer.sources)
+    assert result.conversation.condensation == "fallback" and "volcano.md" in names(
+        result.answer.sources
+    )

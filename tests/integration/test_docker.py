@@ -14,11 +14,16 @@ COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
 
 
 def compose_command() -> list[str]:
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
-    pytest.skip("neither `docker compose` nor `docker-compose` is installed (make test installs docker-compose)")
+    pytest.skip(
+        "neither `docker compose` nor `docker-compose` is installed (make test installs docker-compose)"
+    )
 
 
 def test_docker_compose_config_validates() -> None:
@@ -54,7 +59,9 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     import tomllib
 
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    packages = [name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    packages = [
+        name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
     dockerfile = (REPO_ROOT / "docker" / "Dockerfile").read_text()
     missing = [name for name in packages if f"COPY {name} ./{name}" not in dockerfile]
     assert packages and not missing, f"docker/Dockerfile does not copy {missing}"

@@ -33,13 +33,20 @@ SCIFACT = REPO_ROOT.parent / "shared" / "evaldata" / "scifact"
 @pytest.fixture(scope="module")
 def sample() -> SciFactSample:
     if not (SCIFACT / "corpus.jsonl").exists():
-        pytest.skip(f"the encoder contract compares vectors on SciFact, expected at {SCIFACT} (BEIR format): absent")
+        pytest.skip(
+            f"the encoder contract compares vectors on SciFact, expected at {SCIFACT} (BEIR format): absent"
+        )
     return scifact_sample(SCIFACT, queries=100, documents=100)
 
 
 @pytest.fixture(scope="module")
-def reference(sample: SciFactSample, torch_embedder: SentenceTransformersEmbedder) -> dict[str, Vectors]:
-    return {"queries": torch_embedder.embed(sample.queries), "documents": torch_embedder.embed(sample.documents)}
+def reference(
+    sample: SciFactSample, torch_embedder: SentenceTransformersEmbedder
+) -> dict[str, Vectors]:
+    return {
+        "queries": torch_embedder.embed(sample.queries),
+        "documents": torch_embedder.embed(sample.documents),
+    }
 
 
 class EncoderContract:
@@ -53,7 +60,11 @@ class EncoderContract:
     def encoder(self, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
         # `make install` exports the default backend into the shared models dir; another is
         # exported here into a folder of its own.
-        models = MODELS_DIR if self.backend == EmbeddingSettings().backend else tmp_path_factory.mktemp("models")
+        models = (
+            MODELS_DIR
+            if self.backend == EmbeddingSettings().backend
+            else tmp_path_factory.mktemp("models")
+        )
         encoder = make_embedder(EmbeddingSettings(backend=self.backend), models)  # type: ignore[arg-type]
         encoder.embed(["warm up"])
         return encoder
@@ -61,11 +72,18 @@ class EncoderContract:
     @pytest.mark.parametrize("kind", ["queries", "documents"])
     @pytest.mark.parametrize("per_call", [True, False], ids=["one-per-call", "batched"])
     def test_vectors_match_fp32_sentence_transformers(
-        self, encoder: Embedder, sample: SciFactSample, reference: dict[str, Vectors], kind: str, per_call: bool
+        self,
+        encoder: Embedder,
+        sample: SciFactSample,
+        reference: dict[str, Vectors],
+        kind: str,
+        per_call: bool,
     ) -> None:
         texts = sample.queries if kind == "queries" else sample.documents
         measured = agreement(encoder, reference[kind], texts, per_call)
-        print(f"{self.backend} {kind} {'one per call' if per_call else 'batched'}: {measured.as_dict()}")
+        print(
+            f"{self.backend} {kind} {'one per call' if per_call else 'batched'}: {measured.as_dict()}"
+        )
         assert measured.min >= self.floor and measured.mean >= self.mean_floor, measured.as_dict()
 
 
@@ -96,22 +114,32 @@ class TestOpenVinoInt8(EncoderContract):
         configs: list[dict[str, str]] = []
         compile_model = openvino.Core.compile_model
 
-        def recording(core: openvino.Core, model: object, device: str, config: dict[str, str]) -> object:
+        def recording(
+            core: openvino.Core, model: object, device: str, config: dict[str, str]
+        ) -> object:
             configs.append(config)
             return compile_model(core, model, device, config)
 
         monkeypatch.setattr(openvino.Core, "compile_model", recording)
-        encoder = OpenVinoInt8Embedder(EmbeddingSettings(workers=1), MODELS_DIR / "embedder-openvino-int8")
+        encoder = OpenVinoInt8Embedder(
+            EmbeddingSettings(workers=1), MODELS_DIR / "embedder-openvino-int8"
+        )
         assert encoder.compiled_precision() == "f32"
         assert [config["INFERENCE_PRECISION_HINT"] for config in configs] == ["f32"]
 
-    def test_the_floor_catches_bf16(self, sample: SciFactSample, reference: dict[str, Vectors]) -> None:
+    def test_the_floor_catches_bf16(
+        self, sample: SciFactSample, reference: dict[str, Vectors]
+    ) -> None:
         class Bf16Encoder(OpenVinoInt8Embedder):
             inference_precision = "bf16"
 
-        encoder = Bf16Encoder(EmbeddingSettings(backend="openvino-int8"), MODELS_DIR / "embedder-openvino-int8")
+        encoder = Bf16Encoder(
+            EmbeddingSettings(backend="openvino-int8"), MODELS_DIR / "embedder-openvino-int8"
+        )
         if encoder.compiled_precision() != "bf16":
-            pytest.skip(f"{cpu_summary()['cpu_model']} has no bf16: OpenVINO runs f32 even when asked for bf16")
+            pytest.skip(
+                f"{cpu_summary()['cpu_model']} has no bf16: OpenVINO runs f32 even when asked for bf16"
+            )
         measured = agreement(encoder, reference["queries"], sample.queries, per_call=True)
         assert measured.min < self.floor, measured.as_dict()
 

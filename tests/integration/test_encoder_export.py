@@ -48,12 +48,22 @@ def test_a_fresh_models_dir_is_exported_by_a_child_process(tmp_path: Path) -> No
 
 def test_a_failed_export_is_a_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
-    with pytest.raises(ConfigurationError, match=r"exporting the onnx-int8 encoder of .*no-such-model.* failed \(exit status 1\)"):
-        exported_in_child("onnx-int8", str(missing), tmp_path / "out", tmp_path / "out" / "model.onnx")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"exporting the onnx-int8 encoder of .*no-such-model.* failed \(exit status 1\)",
+    ):
+        exported_in_child(
+            "onnx-int8", str(missing), tmp_path / "out", tmp_path / "out" / "model.onnx"
+        )
     assert not (tmp_path / "out" / "model.onnx").exists()
 
 
 def _env() -> dict[str, str]:
     import os
 
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }

@@ -30,7 +30,8 @@ def write_beir(folder: Path) -> Path:
     )
     (folder / "queries.jsonl").write_text(
         "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, (t, _) in QUERIES.items())
-        + json.dumps({"_id": "unjudged", "text": "not in the qrels"}) + "\n"
+        + json.dumps({"_id": "unjudged", "text": "not in the qrels"})
+        + "\n"
     )
     (folder / "qrels" / "test.tsv").write_text(
         "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, (_, d) in QUERIES.items())
@@ -39,7 +40,9 @@ def write_beir(folder: Path) -> Path:
 
 
 def test_eval_prints_every_mode_as_json(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["eval", "retrieval", "--beir", str(write_beir(tmp_path / "tiny")), "--json"])
+    result = CliRunner().invoke(
+        app, ["eval", "retrieval", "--beir", str(write_beir(tmp_path / "tiny")), "--json"]
+    )
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(body) == {"dense", "bm25", "hybrid", "default", "embedding_backend", "machine"}
@@ -47,7 +50,13 @@ def test_eval_prints_every_mode_as_json(tmp_path: Path) -> None:
     assert body["embedding_backend"] == "openvino-int8"
     # Where it was measured: the figures depend on the CPU (bf16 on AMX) and the libraries.
     assert body["machine"]["cpu_model"] and body["machine"]["cores"] >= 1
-    assert set(body["machine"]["cpu_flags"]) >= {"avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile"}
+    assert set(body["machine"]["cpu_flags"]) >= {
+        "avx512_vnni",
+        "avx512_bf16",
+        "amx_bf16",
+        "amx_int8",
+        "amx_tile",
+    }
     assert body["machine"]["libraries"]["openvino"]
     for mode in ("dense", "bm25", "hybrid"):
         assert set(body[mode]) == {"ndcg@10", "recall@100", "mrr@10", "ms_per_query"}
@@ -59,9 +68,35 @@ def test_eval_reuses_a_kept_index_and_rejects_unknown_modes(tmp_path: Path) -> N
     dataset = write_beir(tmp_path / "tiny")
     keep = tmp_path / "kept"
     runner = CliRunner()
-    first = runner.invoke(app, ["eval", "retrieval", "--beir", str(dataset), "--modes", "bm25", "--data-dir", str(keep), "--json"])
+    first = runner.invoke(
+        app,
+        [
+            "eval",
+            "retrieval",
+            "--beir",
+            str(dataset),
+            "--modes",
+            "bm25",
+            "--data-dir",
+            str(keep),
+            "--json",
+        ],
+    )
     assert first.exit_code == 0 and (keep / "rag.sqlite3").exists()
-    second = runner.invoke(app, ["eval", "retrieval", "--beir", str(dataset), "--modes", "dense", "--data-dir", str(keep), "--json"])
+    second = runner.invoke(
+        app,
+        [
+            "eval",
+            "retrieval",
+            "--beir",
+            str(dataset),
+            "--modes",
+            "dense",
+            "--data-dir",
+            str(keep),
+            "--json",
+        ],
+    )
     assert second.exit_code == 0 and "dense" in json.loads(second.stdout.strip().splitlines()[-1])
     bad = runner.invoke(app, ["eval", "retrieval", "--beir", str(dataset), "--modes", "magic"])
     assert bad.exit_code != 0 and "unknown mode" in bad.output

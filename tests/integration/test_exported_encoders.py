@@ -23,14 +23,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TEXTS = [
     "The Aletsch Glacier is the largest glacier in the Alps.",
     "Forager honeybees dance to show where the flowers are.",
-    "A sourdough starter doubles in volume within hours of feeding. " * 12,  # long: padding and truncation
+    "A sourdough starter doubles in volume within hours of feeding. "
+    * 12,  # long: padding and truncation
     "短い日本語の文です。",
 ]
 EXPORTED_FILE = {"onnx-int8": QUANTIZED_FILE, "openvino-int8": f"{EXPORT_FOLDER}/{MODEL_XML}"}
 
 
 @pytest.fixture(scope="module", params=["onnx-int8", "openvino-int8"])
-def encoder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ExportedEncoder:
+def encoder(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> ExportedEncoder:
     # Exported from scratch into an empty folder, as on a fresh machine; two runners, so that
     # batches really run side by side even where the test machine has one core.
     settings = EmbeddingSettings(backend=request.param, workers=2, batch_tokens=64)
@@ -39,7 +42,9 @@ def encoder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     return embedder
 
 
-def test_vectors_agree_with_torch(encoder: ExportedEncoder, torch_embedder: SentenceTransformersEmbedder) -> None:
+def test_vectors_agree_with_torch(
+    encoder: ExportedEncoder, torch_embedder: SentenceTransformersEmbedder
+) -> None:
     quantized, reference = encoder.embed(TEXTS), torch_embedder.embed(TEXTS)
     assert quantized.shape == reference.shape == (len(TEXTS), 384)
     assert np.allclose(np.linalg.norm(quantized, axis=1), 1.0, atol=1e-5)
@@ -90,7 +95,9 @@ def test_batches_come_in_few_shapes(encoder: ExportedEncoder) -> None:
             encoder._runners.get()
         for runner in runners:
             encoder._runners.put(runner)
-    assert vectors.shape == (99, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors.shape == (99, 384) and np.allclose(
+        np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5
+    )
     lengths = {length for _, length in shapes}
     assert all(length % encoder.pad_to_multiple == 0 for length in lengths)
     if encoder.backend == "openvino-int8":
@@ -105,7 +112,9 @@ def test_concurrent_callers_get_the_vectors_of_their_own_texts(encoder: Exported
         assert float(vector @ expected[text]) > 0.9999
 
 
-def test_identity_keeps_indexes_apart(encoder: ExportedEncoder, torch_embedder: SentenceTransformersEmbedder) -> None:
+def test_identity_keeps_indexes_apart(
+    encoder: ExportedEncoder, torch_embedder: SentenceTransformersEmbedder
+) -> None:
     assert encoder.identity == f"{torch_embedder.identity}+{encoder.backend}"
     assert encoder.max_tokens == torch_embedder.max_tokens == 254
     assert encoder.token_lengths(TEXTS) == torch_embedder.token_lengths(TEXTS)
@@ -118,7 +127,9 @@ def test_a_query_does_not_wait_for_a_bulk_embedding_under_way(encoder: ExportedE
     bulk_texts = [f"Document {n}: " + TEXTS[2] for n in range(120)]  # 120 batches of one long text
     with ThreadPoolExecutor(1) as indexing:
         bulk = indexing.submit(encoder.embed, bulk_texts)
-        while not encoder._runners.empty() and not bulk.done():  # until the bulk call holds the runners
+        while (
+            not encoder._runners.empty() and not bulk.done()
+        ):  # until the bulk call holds the runners
             pass
         question = encoder.embed([TEXTS[0]])
         assert not bulk.done()

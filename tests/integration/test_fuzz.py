@@ -78,7 +78,9 @@ def fuzz_settings(name: str, database_url: str | None) -> Settings:
 SQLITE_SETTINGS = fuzz_settings("sqlite", None)
 POSTGRES_SETTINGS = fuzz_settings(
     "postgresql",
-    make_url(POSTGRES_ADMIN_URL).set(database=POSTGRES_DATABASE).render_as_string(hide_password=False)
+    make_url(POSTGRES_ADMIN_URL)
+    .set(database=POSTGRES_DATABASE)
+    .render_as_string(hide_password=False)
     if POSTGRES_ADMIN_URL
     else None,
 )
@@ -134,23 +136,39 @@ def postgres_key(embedder: Embedder, model_server: SharedModelServer) -> Iterato
 
 
 @sqlite_schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
-def test_sqlite_no_server_error_and_no_schema_violation(case: schemathesis.Case, sqlite_key: str) -> None:
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck)
+)
+def test_sqlite_no_server_error_and_no_schema_violation(
+    case: schemathesis.Case, sqlite_key: str
+) -> None:
     case.call_and_validate(headers={"Authorization": f"Bearer {sqlite_key}"}, checks=CHECKS)
 
 
 @postgres_schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
-def test_postgresql_no_server_error_and_no_schema_violation(case: schemathesis.Case, postgres_key: str) -> None:
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck)
+)
+def test_postgresql_no_server_error_and_no_schema_violation(
+    case: schemathesis.Case, postgres_key: str
+) -> None:
     case.call_and_validate(headers={"Authorization": f"Bearer {postgres_key}"}, checks=CHECKS)
 
 
 def test_every_endpoint_is_fuzzed() -> None:
     operations = [result.ok() for result in sqlite_schema.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
-        "POST /ask", "POST /summarize", "GET /documents", "POST /documents",
-        "DELETE /documents/{document_id}", "GET /jobs/{job_id}", "GET /health", "GET /metrics",
-        "GET /v1/models", "GET /v1/models/{model}", "POST /v1/chat/completions",
+        "POST /ask",
+        "POST /summarize",
+        "GET /documents",
+        "POST /documents",
+        "DELETE /documents/{document_id}",
+        "GET /jobs/{job_id}",
+        "GET /health",
+        "GET /metrics",
+        "GET /v1/models",
+        "GET /v1/models/{model}",
+        "POST /v1/chat/completions",
     }
 
 
@@ -158,8 +176,10 @@ def test_every_endpoint_is_fuzzed() -> None:
 # numbers beyond a float, NaN and infinities, nesting far beyond the limit, in filters and in
 # upload metadata. Each goes through schemathesis's own checks: no 500, nothing outside the schema.
 HOSTILE_KEYS = st.one_of(
-    st.sampled_from(['source" OR 1=1 --', 'a"b', "a\\b", "$", "$.a[0]", "", " ", "x" * 129, "a\nb", "og:title"]),
-    st.text(alphabet='"\\\'$.[]*()-_: \t\nab', max_size=12),
+    st.sampled_from(
+        ['source" OR 1=1 --', 'a"b', "a\\b", "$", "$.a[0]", "", " ", "x" * 129, "a\nb", "og:title"]
+    ),
+    st.text(alphabet="\"\\'$.[]*()-_: \t\nab", max_size=12),
     st.text(max_size=40),
 )
 HUGE_NUMBERS = st.one_of(
@@ -176,26 +196,47 @@ def nested(depth: int, leaf: object = 1) -> object:
     return value
 
 
-DEEP = st.integers(min_value=30, max_value=600).map(nested)  # deeper ones are sent as raw text below
+DEEP = st.integers(min_value=30, max_value=600).map(
+    nested
+)  # deeper ones are sent as raw text below
 VALUES = st.one_of(HUGE_NUMBERS, DEEP, st.text(max_size=12), st.booleans())
 HOSTILE_FILTERS = st.dictionaries(
     HOSTILE_KEYS,
-    st.one_of(VALUES, st.dictionaries(st.sampled_from(OPERATORS), st.one_of(VALUES, st.lists(VALUES, max_size=3)),
-                                      min_size=1, max_size=2)),  # fmt: skip
+    st.one_of(
+        VALUES,
+        st.dictionaries(
+            st.sampled_from(OPERATORS),
+            st.one_of(VALUES, st.lists(VALUES, max_size=3)),
+            min_size=1,
+            max_size=2,
+        ),
+    ),  # fmt: skip
     min_size=1,
     max_size=3,
 )
 HOSTILE_METADATA = st.one_of(
     st.integers(min_value=30, max_value=100_000).map(lambda d: '{"a": ' * d + "1" + "}" * d),
-    st.sampled_from(['{"a": NaN}', '{"a": Infinity}', '{"a": 1e999}', '{"a": "\\ud800"}', '{"a": ' + "9" * 400 + "}"]),
+    st.sampled_from(
+        [
+            '{"a": NaN}',
+            '{"a": Infinity}',
+            '{"a": 1e999}',
+            '{"a": "\\ud800"}',
+            '{"a": ' + "9" * 400 + "}",
+        ]
+    ),
     st.integers(min_value=60_000, max_value=200_000).map(lambda n: '{"a": "' + "m" * n + '"}'),
     st.dictionaries(HOSTILE_KEYS, VALUES, max_size=3).map(lambda d: json.dumps(d)),
 )
 
 
-def _fuzz_hostile(schema: schemathesis.BaseSchema, key: str, filters: dict[str, object], metadata: str) -> None:
+def _fuzz_hostile(
+    schema: schemathesis.BaseSchema, key: str, filters: dict[str, object], metadata: str
+) -> None:
     headers = {"Authorization": f"Bearer {key}"}
-    ask = schema["/ask"]["POST"].Case(body={"question": "zqxw vutr", "filters": filters}, media_type="application/json")
+    ask = schema["/ask"]["POST"].Case(
+        body={"question": "zqxw vutr", "filters": filters}, media_type="application/json"
+    )
     ask.call_and_validate(headers=headers, checks=CHECKS)
     upload = schema["/documents"]["POST"].Case(
         body={"text": "Fuzzed metadata.", "metadata": metadata, "source": "fuzz-metadata"},
@@ -205,23 +246,44 @@ def _fuzz_hostile(schema: schemathesis.BaseSchema, key: str, filters: dict[str, 
 
 
 @given(filters=HOSTILE_FILTERS, metadata=HOSTILE_METADATA)
-@settings(max_examples=3 * EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
-def test_sqlite_hostile_filters_and_metadata(filters: dict[str, object], metadata: str, sqlite_key: str) -> None:
+@settings(
+    max_examples=3 * EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck)
+)
+def test_sqlite_hostile_filters_and_metadata(
+    filters: dict[str, object], metadata: str, sqlite_key: str
+) -> None:
     _fuzz_hostile(sqlite_schema, sqlite_key, filters, metadata)
 
 
 @given(filters=HOSTILE_FILTERS, metadata=HOSTILE_METADATA)
-@settings(max_examples=3 * EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
-def test_postgresql_hostile_filters_and_metadata(filters: dict[str, object], metadata: str, postgres_key: str) -> None:
+@settings(
+    max_examples=3 * EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck)
+)
+def test_postgresql_hostile_filters_and_metadata(
+    filters: dict[str, object], metadata: str, postgres_key: str
+) -> None:
     _fuzz_hostile(postgres_schema, postgres_key, filters, metadata)
 
 
 @pytest.mark.parametrize(
-    "value", ["[" * 5_000 + "]" * 5_000, "[" * 100_000 + "]" * 100_000, "NaN", "-Infinity", "1e400", "9" * 400]
+    "value",
+    [
+        "[" * 5_000 + "]" * 5_000,
+        "[" * 100_000 + "]" * 100_000,
+        "NaN",
+        "-Infinity",
+        "1e400",
+        "9" * 400,
+    ],
 )
-def test_sqlite_json_a_parser_would_choke_on_is_a_documented_400(value: str, sqlite_key: str) -> None:
+def test_sqlite_json_a_parser_would_choke_on_is_a_documented_400(
+    value: str, sqlite_key: str
+) -> None:
     body = '{"question": "q", "filters": {"a": ' + value + "}}"
     client = TestClient(SQLITE_APP)  # no `with`: the app is already running, this only sends
     response = client.post("/ask", content=body, headers={"Authorization": f"Bearer {sqlite_key}",
                                                             "content-type": "application/json"})  # fmt: skip
-    assert response.status_code == 400 and "the JSON body was refused" in response.json()["error"]["message"]
+    assert (
+        response.status_code == 400
+        and "the JSON body was refused" in response.json()["error"]["message"]
+    )

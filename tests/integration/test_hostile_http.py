@@ -93,7 +93,9 @@ def client(service: Service) -> Iterator[httpx.Client]:
         yield http
 
 
-def raw_exchange(port: int, request: bytes, read_timeout_s: float = 10) -> tuple[int, dict[str, str], bytes, bool]:
+def raw_exchange(
+    port: int, request: bytes, read_timeout_s: float = 10
+) -> tuple[int, dict[str, str], bytes, bool]:
     """Send ``request`` bytes, read until the server closes; the status, headers, body, and
     whether the server closed the connection (rather than leaving it open)."""
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout_s) as sock:
@@ -137,7 +139,9 @@ def _error(body: bytes) -> dict[str, str]:
 # --- limits before bytes -------------------------------------------------------------------
 
 
-def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(service: Service) -> None:
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(
+    service: Service,
+) -> None:
     # Expect: 100-continue makes the point: a server that wanted the body would first say 100.
     request = (
         f"POST /documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {service.admin_key}\r\n"
@@ -155,7 +159,9 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(ser
 def test_the_limit_is_checked_before_the_key(service: Service) -> None:
     request = b"POST /ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9000000000\r\n\r\n"
     status, headers, _, closed = raw_exchange(service.port, request)
-    assert status == 413 and closed  # no 401: nothing about the body is looked at, not even who sent it
+    assert (
+        status == 413 and closed
+    )  # no 401: nothing about the body is looked at, not even who sent it
 
 
 @pytest.mark.parametrize(
@@ -169,13 +175,17 @@ def test_the_limit_is_checked_before_the_key(service: Service) -> None:
 def test_a_chunked_body_is_cut_off_at_the_limit_while_it_streams(
     service: Service, path: str, content_type: str, opening: bytes
 ) -> None:
-    planned = 25 * service.settings.api.max_upload_bytes  # far above either limit and the socket buffers
+    planned = (
+        25 * service.settings.api.max_upload_bytes
+    )  # far above either limit and the socket buffers
     sent = 0
     with socket.create_connection(("127.0.0.1", service.port), timeout=20) as sock:
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {service.admin_key}\r\n"
             f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
-            + f"{len(opening):x}\r\n".encode() + opening + b"\r\n"
+            + f"{len(opening):x}\r\n".encode()
+            + opening
+            + b"\r\n"
         )
         piece = b"x" * 65536
         chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
@@ -199,8 +209,13 @@ def test_a_chunked_body_is_cut_off_at_the_limit_while_it_streams(
 
 def multipart(fields: dict[str, str]) -> tuple[bytes, dict[str, str]]:
     """A multipart/form-data body of plain fields (httpx sends fields alone URL-encoded)."""
-    parts = [f'--b\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()]
-    return ("".join(parts) + "--b--\r\n").encode(), {"content-type": "multipart/form-data; boundary=b"}
+    parts = [
+        f'--b\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+        for k, v in fields.items()
+    ]
+    return ("".join(parts) + "--b--\r\n").encode(), {
+        "content-type": "multipart/form-data; boundary=b"
+    }
 
 
 def test_text_up_to_the_upload_limit_is_accepted_and_over_it_is_413(client: httpx.Client) -> None:
@@ -222,7 +237,9 @@ def test_text_up_to_the_upload_limit_is_accepted_and_over_it_is_413(client: http
 
 
 def test_a_file_over_the_limit_is_413_as_it_is_parsed(client: httpx.Client) -> None:
-    big = client.post("/documents", files={"file": ("big.txt", b"z" * int(UPLOAD_MB * 1_000_000 + 10))})
+    big = client.post(
+        "/documents", files={"file": ("big.txt", b"z" * int(UPLOAD_MB * 1_000_000 + 10))}
+    )
     assert big.status_code == 413 and "'file'" in big.json()["error"]["message"], big.text
 
 
@@ -231,13 +248,17 @@ def test_uploads_spool_under_the_data_dir_never_the_system_temp_dir(
 ) -> None:
     # 1.6 MB: over the 1 MB Starlette keeps in memory (spaces: one chunk to embed, not a thousand)
     content = ("A page about moraines and crevasses." + " " * 1_600_000).encode()
-    with monkeypatch.context() as patched:  # a system temp dir that cannot be written: spooling there fails
+    with (
+        monkeypatch.context() as patched
+    ):  # a system temp dir that cannot be written: spooling there fails
         patched.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
         response = client.post("/documents", files={"file": ("moraine.txt", content, "text/plain")},
                                data={"collection": "spool"})  # fmt: skip
     assert response.status_code == 202, response.text
     saved = service.settings.data_dir / "uploads" / response.json()["id"] / "moraine.txt"
-    assert not saved.exists() or saved.read_bytes() == content  # (the job may have finished and removed it)
+    assert (
+        not saved.exists() or saved.read_bytes() == content
+    )  # (the job may have finished and removed it)
     spool = service.settings.data_dir / "spool"
     assert spool.is_dir() and list(spool.iterdir()) == []  # unlinked at once: nothing left behind
     job = _wait_for_job(client, response.json()["id"])
@@ -261,7 +282,12 @@ def _wait_for_job(client: httpx.Client, job_id: str, timeout_s: float = 120) -> 
 def indexed(service: Service) -> int:
     """One document with metadata, so that filters reach SQL's JSON paths."""
     with httpx.Client(base_url=service.url, headers=service.auth(), timeout=60) as http:
-        metadata = {"title": "Aletsch", "year": 2024, "og:title": "Glacier", "Straße": "Konkordiaplatz"}
+        metadata = {
+            "title": "Aletsch",
+            "year": 2024,
+            "og:title": "Glacier",
+            "Straße": "Konkordiaplatz",
+        }
         sent = http.post("/documents", data={"text": "The Aletsch Glacier is the largest glacier in the Alps.",
                                              "metadata": json.dumps(metadata)})  # fmt: skip
         assert sent.status_code == 202, sent.text
@@ -270,29 +296,55 @@ def indexed(service: Service) -> int:
         return len(http.get("/documents").json()["documents"])
 
 
-@pytest.mark.parametrize("key", ['source" OR 1=1 --', 'a"b', "a\\b", " leading", "", "x" * 129, "line\nbreak"])
-def test_hostile_filter_keys_are_422_with_the_pattern(client: httpx.Client, indexed: int, key: str) -> None:
-    response = client.post("/ask", json={"question": "How large is the glacier?", "filters": {key: "x"}})
+@pytest.mark.parametrize(
+    "key", ['source" OR 1=1 --', 'a"b', "a\\b", " leading", "", "x" * 129, "line\nbreak"]
+)
+def test_hostile_filter_keys_are_422_with_the_pattern(
+    client: httpx.Client, indexed: int, key: str
+) -> None:
+    response = client.post(
+        "/ask", json={"question": "How large is the glacier?", "filters": {key: "x"}}
+    )
     assert response.status_code == 422, response.text
     assert "should match pattern" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("key", ["og:title", "Straße", "title", "year"])
-def test_ordinary_filter_keys_still_reach_the_search(client: httpx.Client, indexed: int, key: str) -> None:
-    response = client.post("/ask", json={"question": "How large is the glacier?", "filters": {key: "x"}})
-    assert response.status_code == 200, response.text  # nothing matches "x": abstains without the model
+def test_ordinary_filter_keys_still_reach_the_search(
+    client: httpx.Client, indexed: int, key: str
+) -> None:
+    response = client.post(
+        "/ask", json={"question": "How large is the glacier?", "filters": {key: "x"}}
+    )
+    assert response.status_code == 200, (
+        response.text
+    )  # nothing matches "x": abstains without the model
     assert response.json()["answerable"] is False
 
 
 def test_numbers_out_of_float_range_are_refused(client: httpx.Client, indexed: int) -> None:
     body = '{"question": "q", "filters": {"year": {"gt": %s}}}'
-    digits_400 = client.post("/ask", content=body % ("9" * 400), headers={"content-type": "application/json"})
-    assert digits_400.status_code == 400 and "400 digits is out of range" in digits_400.json()["error"]["message"]
-    just_over = client.post("/ask", content=body % str(2 * 10**308), headers={"content-type": "application/json"})
-    assert just_over.status_code == 422 and "out of range" in just_over.json()["error"]["message"], just_over.text
+    digits_400 = client.post(
+        "/ask", content=body % ("9" * 400), headers={"content-type": "application/json"}
+    )
+    assert (
+        digits_400.status_code == 400
+        and "400 digits is out of range" in digits_400.json()["error"]["message"]
+    )
+    just_over = client.post(
+        "/ask", content=body % str(2 * 10**308), headers={"content-type": "application/json"}
+    )
+    assert (
+        just_over.status_code == 422 and "out of range" in just_over.json()["error"]["message"]
+    ), just_over.text
     for literal in ("1e400", "NaN", "-Infinity"):
-        refused = client.post("/ask", content=body % literal, headers={"content-type": "application/json"})
-        assert refused.status_code == 400 and "refused" in refused.json()["error"]["message"], (literal, refused.text)
+        refused = client.post(
+            "/ask", content=body % literal, headers={"content-type": "application/json"}
+        )
+        assert refused.status_code == 400 and "refused" in refused.json()["error"]["message"], (
+            literal,
+            refused.text,
+        )
 
 
 @pytest.mark.parametrize("depth", [900, 100_000])
@@ -306,7 +358,11 @@ def test_deeply_nested_json_bodies_are_400_before_parsing(client: httpx.Client, 
 @pytest.mark.parametrize(
     ("metadata", "status", "message"),
     [
-        ('{"a": ' * 100_000 + "1" + "}" * 100_000, 413, "larger than"),  # 700 KB of nesting: size first
+        (
+            '{"a": ' * 100_000 + "1" + "}" * 100_000,
+            413,
+            "larger than",
+        ),  # 700 KB of nesting: size first
         ('{"a": ' * 900 + "1" + "}" * 900, 422, "nested deeper than 32 levels"),
         ('{"a": ' * 33 + "1" + "}" * 33, 422, "nested deeper than 32 levels"),
         ('{"a": NaN}', 422, "NaN"),
@@ -345,9 +401,13 @@ def test_an_unexpected_error_gets_a_whole_500_and_a_clean_close(service: Service
     request = b"GET /test-only/boom HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nX-Request-ID: boom-1\r\n\r\n"
     status, headers, body, closed = raw_exchange(service.port, request)
     assert status == 500 and _error(body)["type"] == "internal_error"
-    assert headers["connection"] == "close" and closed  # said, then done: no reset on a reused connection
+    assert (
+        headers["connection"] == "close" and closed
+    )  # said, then done: no reset on a reused connection
     assert headers["x-request-id"] == "boom-1" and headers["x-content-type-options"] == "nosniff"
-    with httpx.Client(base_url=service.url, timeout=30) as http:  # one client, one pool: it must not break
+    with httpx.Client(
+        base_url=service.url, timeout=30
+    ) as http:  # one client, one pool: it must not break
         assert http.get("/test-only/boom").status_code == 500
         assert http.get("/health").status_code == 503  # the model server is down in this module
 
@@ -355,7 +415,9 @@ def test_an_unexpected_error_gets_a_whole_500_and_a_clean_close(service: Service
 # --- hardening -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/static/main.js", "/health", "/documents", "/no-such-page", "/docs"])
+@pytest.mark.parametrize(
+    "path", ["/", "/static/main.js", "/health", "/documents", "/no-such-page", "/docs"]
+)
 def test_security_headers_on_every_response(service: Service, path: str) -> None:
     response = httpx.get(service.url + path, timeout=30)  # no key: 401s and 404s get them too
     for name, value in SECURITY_HEADERS.items():
@@ -371,12 +433,17 @@ def test_api_docs_load_only_the_services_own_files(service: Service) -> None:
         scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
         assert scripts and all(not body.strip() for _, body in scripts), "inline script"
         sources = re.findall(r'(?:src|href)="([^"]+)"', html)
-        assert sources and all(s.startswith(("/docs-assets/", "/static/")) for s in sources), sources
+        assert sources and all(s.startswith(("/docs-assets/", "/static/")) for s in sources), (
+            sources
+        )
         for source in sources:
             assert httpx.get(service.url + source, timeout=30).status_code == 200, source
     redoc_policy = httpx.get(service.url + "/redoc", timeout=30).headers["content-security-policy"]
     assert "script-src 'self';" in redoc_policy  # styles inline for ReDoc, scripts never
-    assert httpx.get(service.url + "/openapi.json", timeout=30).json()["info"]["title"] == "Contextual RAG"
+    assert (
+        httpx.get(service.url + "/openapi.json", timeout=30).json()["info"]["title"]
+        == "Contextual RAG"
+    )
 
 
 def test_docs_can_be_turned_off(tmp_path: Path) -> None:
@@ -402,7 +469,9 @@ def test_health_names_nothing_internal_without_an_admin_key(service: Service) ->
     [("trace-123", True), ("00-4bf92f3577b34da6-01", True), ("a" * 128, True), ("a" * 129, False),
      ("<script>alert(1)</script>", False), ("with space", False), ("ünïcode", False), ("-leading", False)],
 )  # fmt: skip
-def test_request_ids_are_echoed_only_when_well_formed(client: httpx.Client, sent: str, kept: bool) -> None:
+def test_request_ids_are_echoed_only_when_well_formed(
+    client: httpx.Client, sent: str, kept: bool
+) -> None:
     returned = client.get("/collections", headers={"X-Request-ID": sent.encode("utf-8")})
     echoed = returned.headers["x-request-id"]
     assert (echoed == sent) is kept

@@ -31,15 +31,24 @@ MAX_DOCUMENT_CHARS = 200_000
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
     folder = tmp_path_factory.mktemp(f"hostile-{request.param}")
     with fresh_database(request.param, folder) as database_url:
         settings = make_settings(
             folder / "data",
             database_url,
-            llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0},
+            llm={
+                "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                "model": "none",
+                "max_retries": 0,
+            },
             api={"auth": "off", "ingestion_workers": 2},
-            indexing={"reader_timeout_s": READER_TIMEOUT_S, "max_document_chars": MAX_DOCUMENT_CHARS},
+            indexing={
+                "reader_timeout_s": READER_TIMEOUT_S,
+                "max_document_chars": MAX_DOCUMENT_CHARS,
+            },
         )
         with TestClient(create_app(settings)) as test_client:
             yield test_client
@@ -56,7 +65,9 @@ def wait_for_job(client: TestClient, job_id: str, timeout_s: float = 120.0) -> d
 
 
 def upload(client: TestClient, name: str, content: bytes, collection: str, **fields: str) -> str:
-    response = client.post("/documents", files={"file": (name, content)}, data={"collection": collection, **fields})
+    response = client.post(
+        "/documents", files={"file": (name, content)}, data={"collection": collection, **fields}
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]  # type: ignore[no-any-return]
 
@@ -78,7 +89,9 @@ def peak_memory_bytes() -> int:
 
 
 def test_bombs_fail_their_own_job_quickly_and_cost_no_memory(client: TestClient) -> None:
-    kept = wait_for_job(client, upload(client, "keep.txt", b"The lighthouse keeper logs 14 ships a night.", "bombs"))
+    kept = wait_for_job(
+        client, upload(client, "keep.txt", b"The lighthouse keeper logs 14 ships a night.", "bombs")
+    )
     assert kept["status"] == "succeeded"
     with open("/proc/self/clear_refs", "w") as clear_refs:
         clear_refs.write("5")  # the service's peak memory from here on
@@ -87,7 +100,9 @@ def test_bombs_fail_their_own_job_quickly_and_cost_no_memory(client: TestClient)
     alias = wait_for_job(client, upload(client, "laughs.md", yaml_alias_bomb().encode(), "bombs"))
     assert alias["status"] == "failed" and "more than 20 aliases" in str(alias["error"])
     assert "RAG_INDEXING__YAML_MAX_ALIASES" in str(alias["error"])
-    zipped = wait_for_job(client, upload(client, "plan.docx", empty_paragraphs_bomb(1_000_000), "bombs"))
+    zipped = wait_for_job(
+        client, upload(client, "plan.docx", empty_paragraphs_bomb(1_000_000), "bombs")
+    )
     assert zipped["status"] == "failed" and "zip bomb" in str(zipped["error"])
     assert time.monotonic() - started < 30
     assert peak_memory_bytes() - before < 50 * 2**20
@@ -95,36 +110,52 @@ def test_bombs_fail_their_own_job_quickly_and_cost_no_memory(client: TestClient)
 
 
 def test_a_slow_file_is_stopped_and_does_not_hold_other_uploads(client: TestClient) -> None:
-    slow_id = upload(client, "slow.docx", slow_docx(100_000), "slow")  # ~10 s to parse; passes the ratio check
+    slow_id = upload(
+        client, "slow.docx", slow_docx(100_000), "slow"
+    )  # ~10 s to parse; passes the ratio check
     quick_id = upload(client, "quick.txt", b"Otters hold hands while they sleep.", "other")
     quick = wait_for_job(client, quick_id)
     slow = wait_for_job(client, slow_id)
     assert quick["status"] == "succeeded" and quick["report"]["added"] == 1  # type: ignore[index]
-    assert slow["status"] == "failed" and f"longer than {READER_TIMEOUT_S:g} s" in str(slow["error"])
-    assert "RAG_INDEXING__READER_TIMEOUT_S" in str(slow["error"])
-    assert str(quick["finished_at"]) < str(slow["finished_at"])  # the second worker did not wait for it
-    took = time.mktime(time.strptime(str(slow["finished_at"])[:19], "%Y-%m-%dT%H:%M:%S")) - time.mktime(
-        time.strptime(str(slow["started_at"])[:19], "%Y-%m-%dT%H:%M:%S")
+    assert slow["status"] == "failed" and f"longer than {READER_TIMEOUT_S:g} s" in str(
+        slow["error"]
     )
+    assert "RAG_INDEXING__READER_TIMEOUT_S" in str(slow["error"])
+    assert str(quick["finished_at"]) < str(
+        slow["finished_at"]
+    )  # the second worker did not wait for it
+    took = time.mktime(
+        time.strptime(str(slow["finished_at"])[:19], "%Y-%m-%dT%H:%M:%S")
+    ) - time.mktime(time.strptime(str(slow["started_at"])[:19], "%Y-%m-%dT%H:%M:%S"))
     assert took <= READER_TIMEOUT_S + 6
 
 
-def test_non_ascii_names_do_not_collide_and_long_names_keep_their_extension(client: TestClient) -> None:
-    first = wait_for_job(client, upload(client, "報告.txt", "四半期の売上は十二パーセント増えた。".encode(), "names"))
-    second = wait_for_job(client, upload(client, "отчёт.txt", "Выручка за квартал выросла на 12%.".encode(), "names"))
+def test_non_ascii_names_do_not_collide_and_long_names_keep_their_extension(
+    client: TestClient,
+) -> None:
+    first = wait_for_job(
+        client, upload(client, "報告.txt", "四半期の売上は十二パーセント増えた。".encode(), "names")
+    )
+    second = wait_for_job(
+        client, upload(client, "отчёт.txt", "Выручка за квартал выросла на 12%.".encode(), "names")
+    )
     assert first["status"] == second["status"] == "succeeded"
     assert second["report"]["added"] == 1 and second["report"]["updated"] == 0  # type: ignore[index]
     odd = [wait_for_job(client, upload(client, name, f"Note {i} about {name!r}.".encode(), "names"))
            for i, name in enumerate(["a?.txt", "a*.txt"])]  # fmt: skip
     assert all(job["report"]["added"] == 1 for job in odd)  # type: ignore[index]
     long_name = "quarterly-report-" * 15 + ".md"
-    long_job = wait_for_job(client, upload(client, long_name, b"# Long\nA report with a very long name.", "names"))
+    long_job = wait_for_job(
+        client, upload(client, long_name, b"# Long\nA report with a very long name.", "names")
+    )
     assert long_job["status"] == "succeeded", long_job["error"]
     stored = sources(client, "names")
     assert {"報告.txt", "отчёт.txt"} <= set(stored) and len(stored) == 5
     assert all(source.endswith((".txt", ".md")) for source in stored)
     # The same name again is the same document: replaced, and the report says so.
-    again = wait_for_job(client, upload(client, "報告.txt", "売上は十五パーセント増えた。".encode(), "names"))
+    again = wait_for_job(
+        client, upload(client, "報告.txt", "売上は十五パーセント増えた。".encode(), "names")
+    )
     assert again["report"]["updated"] == 1 and len(sources(client, "names")) == 5  # type: ignore[index]
 
 
@@ -143,26 +174,45 @@ def test_a_long_csv_field_reports_its_row_and_indexes_the_others(client: TestCli
     [failure] = job["report"]["failed"]  # type: ignore[index]
     assert failure["path"] == "rows.csv" and "200,001 characters" in failure["reason"]
     assert "RAG_INDEXING__MAX_DOCUMENT_CHARS" in failure["reason"]
-    assert set(sources(client, "tables")) == {"rows.csv#tides", "rows.csv#long", "rows.csv#currents"}
+    assert set(sources(client, "tables")) == {
+        "rows.csv#tides",
+        "rows.csv#long",
+        "rows.csv#currents",
+    }
 
 
 def test_upload_metadata_over_the_limits_gets_422_before_a_job_exists(client: TestClient) -> None:
     jobs_before = job_count(client)
-    deep = client.post("/documents", data={"text": "hello", "collection": "meta", "metadata": nested_json(900)})
+    deep = client.post(
+        "/documents", data={"text": "hello", "collection": "meta", "metadata": nested_json(900)}
+    )
     assert deep.status_code == 422 and "nested deeper than" in deep.json()["error"]["message"]
     large = client.post(
-        "/documents", data={"text": "hello", "collection": "meta", "metadata": json.dumps({"blob": "x" * 70_000})}
+        "/documents",
+        data={
+            "text": "hello",
+            "collection": "meta",
+            "metadata": json.dumps({"blob": "x" * 70_000}),
+        },
     )
     assert large.status_code in (413, 422) and "MAX_METADATA_KB" in large.json()["error"]["message"]
     assert job_count(client) == jobs_before
-    fine = client.post("/documents", data={"text": "hello there", "collection": "meta", "metadata": '{"a": {"b": 1}}'})
-    assert fine.status_code == 202 and wait_for_job(client, fine.json()["id"])["status"] == "succeeded"
+    fine = client.post(
+        "/documents",
+        data={"text": "hello there", "collection": "meta", "metadata": '{"a": {"b": 1}}'},
+    )
+    assert (
+        fine.status_code == 202 and wait_for_job(client, fine.json()["id"])["status"] == "succeeded"
+    )
 
 
 def test_two_workers_index_uploads_to_several_collections_at_once(client: TestClient) -> None:
     texts = {f"{animal}.txt": f"The {animal} is a seabird of the North Atlantic, number {i}." for i, animal in
              enumerate(["puffin", "gannet", "fulmar", "kittiwake", "razorbill", "guillemot"])}  # fmt: skip
-    job_ids = [upload(client, name, text.encode(), f"birds-{i % 2}") for i, (name, text) in enumerate(texts.items())]
+    job_ids = [
+        upload(client, name, text.encode(), f"birds-{i % 2}")
+        for i, (name, text) in enumerate(texts.items())
+    ]
     jobs = [wait_for_job(client, job_id) for job_id in job_ids]
     assert all(job["status"] == "succeeded" and job["report"]["added"] == 1 for job in jobs), jobs  # type: ignore[index]
     assert len(sources(client, "birds-0")) == len(sources(client, "birds-1")) == 3
@@ -170,7 +220,11 @@ def test_two_workers_index_uploads_to_several_collections_at_once(client: TestCl
     for collection in ("birds-0", "birds-1"):
         store = catalog.writable_store(collection)
         try:
-            consistency = store.check(repair=False)  # SQL, faiss and BM25 agree after concurrent writers
+            consistency = store.check(
+                repair=False
+            )  # SQL, faiss and BM25 agree after concurrent writers
         finally:
             store.close()
-        assert consistency.consistent and consistency.vectors == consistency.sql_chunks == 3, consistency
+        assert consistency.consistent and consistency.vectors == consistency.sql_chunks == 3, (
+            consistency
+        )

@@ -27,10 +27,15 @@ CORPUS_DOCUMENTS = 10  # products.jsonl holds three
 
 def make_indexer(settings: Settings, embedder: SentenceTransformersEmbedder) -> Indexer:
     store = CollectionStore(settings, embedder)
-    return Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens))
+    return Indexer(
+        store,
+        TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens),
+    )
 
 
-def test_corpus_is_indexed_and_searchable(settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path) -> None:
+def test_corpus_is_indexed_and_searchable(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
     indexer = make_indexer(settings, embedder)
     report = indexer.index_paths([corpus])
     assert (report.files, report.added, report.failed) == (CORPUS_FILES, CORPUS_DOCUMENTS, [])
@@ -39,7 +44,9 @@ def test_corpus_is_indexed_and_searchable(settings: Settings, embedder: Sentence
     assert chunk_count == report.chunks_embedded == indexer.store.vectors.size
     assert chunk_count > CORPUS_DOCUMENTS  # printing.md needs several chunks
 
-    hits = Retriever(indexer.store, settings.retrieval).retrieve("How thick is the Aletsch glacier ice?", 3)
+    hits = Retriever(indexer.store, settings.retrieval).retrieve(
+        "How thick is the Aletsch glacier ice?", 3
+    )
     assert hits[0].metadata["source"].endswith("glacier.txt")
     hits = Retriever(indexer.store, settings.retrieval).retrieve("Who decoded the bee dance?", 3)
     assert hits[0].metadata["title"] == "The honeybee waggle dance"
@@ -52,14 +59,21 @@ def test_rerun_embeds_nothing_and_a_changed_file_only_is_reembedded(
     indexer = make_indexer(settings, embedder)
     first = indexer.index_paths([corpus])
     again = indexer.index_paths([corpus])
-    assert (again.added, again.updated, again.unchanged, again.chunks_embedded) == (0, 0, CORPUS_DOCUMENTS, 0)
+    assert (again.added, again.updated, again.unchanged, again.chunks_embedded) == (
+        0,
+        0,
+        CORPUS_DOCUMENTS,
+        0,
+    )
 
     (corpus / "glacier.txt").write_text("The Aletsch Glacier is now 19 kilometres long.\n")
     changed = indexer.index_paths([corpus])
     assert (changed.updated, changed.added, changed.chunks_embedded) == (1, 0, 1)
     with indexer.store.session() as repo:
         assert repo.count_chunks() == first.chunks_embedded == indexer.store.vectors.size
-    hits = Retriever(indexer.store, settings.retrieval).retrieve("How long is the Aletsch glacier?", 1)
+    hits = Retriever(indexer.store, settings.retrieval).retrieve(
+        "How long is the Aletsch glacier?", 1
+    )
     assert "19 kilometres" in hits[0].text
     indexer.store.close()
 
@@ -74,12 +88,24 @@ def test_bad_files_are_reported_and_the_rest_indexed(
     (corpus / "loop.txt").symlink_to(corpus / "loop.txt")  # a symlink loop
     (corpus / "dangling.md").symlink_to(corpus / "gone.md")
     (corpus / "sub").mkdir()
-    (corpus / "sub" / "up").symlink_to(corpus, target_is_directory=True)  # a folder loop: not followed
+    (corpus / "sub" / "up").symlink_to(
+        corpus, target_is_directory=True
+    )  # a folder loop: not followed
     (corpus / "huge.txt").write_text("big " * 300_000)  # 1.2 MB
-    settings = settings.model_copy(update={"indexing": settings.indexing.model_copy(update={"max_file_mb": 1.0})})
+    settings = settings.model_copy(
+        update={"indexing": settings.indexing.model_copy(update={"max_file_mb": 1.0})}
+    )
     report = make_indexer(settings, embedder).index_paths([corpus, corpus / "missing.txt"])
     reasons = {Path(path).name.split(":")[0]: reason for path, reason in report.failed}
-    assert set(reasons) == {"empty.txt", "image.md", "broken.jsonl", "missing.txt", "loop.txt", "dangling.md", "huge.txt"}
+    assert set(reasons) == {
+        "empty.txt",
+        "image.md",
+        "broken.jsonl",
+        "missing.txt",
+        "loop.txt",
+        "dangling.md",
+        "huge.txt",
+    }
     assert "binary" in reasons["image.md"] and "empty" in reasons["empty.txt"]
     assert "symbolic links" in reasons["loop.txt"] and "No such file" in reasons["dangling.md"]
     assert "over the size limit of 1.0 MB" in reasons["huge.txt"]
@@ -108,7 +134,9 @@ def test_index_made_with_other_chunking_is_refused(
     settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
 ) -> None:
     make_indexer(settings, embedder).index_paths([corpus / "glacier.txt"])
-    other = settings.model_copy(update={"chunking": settings.chunking.model_copy(update={"max_tokens": 100})})
+    other = settings.model_copy(
+        update={"chunking": settings.chunking.model_copy(update={"max_tokens": 100})}
+    )
     with pytest.raises(IndexMismatchError, match="chunk_max_tokens"):
         CollectionStore(other, embedder)
 
@@ -155,10 +183,14 @@ def test_prune_removes_deleted_files_and_lines_but_keeps_unreadable_ones(
     assert report.removed == 2 and [Path(p).name for p, _ in report.failed] == ["honeybees.md"]
     with indexer.store.session() as repo:
         sources = {Path(d.source).name for d, _ in repo.list_documents(limit=100)}
-        assert repo.count_chunks() == indexer.store.vectors.size == len(indexer.store.keywords.ids())
+        assert (
+            repo.count_chunks() == indexer.store.vectors.size == len(indexer.store.keywords.ids())
+        )
     assert "glacier.txt" not in sources and "products.jsonl#bike-x" not in sources
     assert {"honeybees.md", "products.jsonl#kettle-200"} <= sources
-    hits = Retriever(indexer.store, settings.retrieval).retrieve("Aletsch glacier Konkordiaplatz", 3)
+    hits = Retriever(indexer.store, settings.retrieval).retrieve(
+        "Aletsch glacier Konkordiaplatz", 3
+    )
     assert all("glacier" not in h.metadata["source"] for h in hits)
 
 
@@ -172,7 +204,10 @@ def test_delete_by_source_and_run_metadata(
         docs = {Path(d.source).name: d.meta for d, _ in repo.list_documents(limit=100)}
     assert docs["glacier.txt"] == {"title": "Aletsch facts", "team": "all", "batch": "nightly",
                                    "source": str((corpus / "glacier.txt").resolve())}  # fmt: skip
-    assert docs["volcano.md"]["batch"] == "nightly" and docs["volcano.md"]["title"] == "Kilauea eruption report"
+    assert (
+        docs["volcano.md"]["batch"] == "nightly"
+        and docs["volcano.md"]["title"] == "Kilauea eruption report"
+    )
     assert indexer.delete_sources([str((corpus / "products.jsonl").resolve())]) == 3
     assert indexer.delete_sources([str((corpus / "nothing.txt").resolve())]) == 0
     with indexer.store.session() as repo:
@@ -180,13 +215,21 @@ def test_delete_by_source_and_run_metadata(
         assert repo.count_chunks() == indexer.store.vectors.size
 
 
-def test_pdf_chunks_carry_their_page(settings: Settings, embedder: SentenceTransformersEmbedder, tmp_path: Path) -> None:
+def test_pdf_chunks_carry_their_page(
+    settings: Settings, embedder: SentenceTransformersEmbedder, tmp_path: Path
+) -> None:
     from tests.pdf_factory import write_pdf
 
-    pdf = write_pdf(tmp_path / "manual.pdf", ["Unpack the box carefully.", "Descale the kettle with citric acid every month."], title="Kettle manual")
+    pdf = write_pdf(
+        tmp_path / "manual.pdf",
+        ["Unpack the box carefully.", "Descale the kettle with citric acid every month."],
+        title="Kettle manual",
+    )
     indexer = make_indexer(settings, embedder)
     assert indexer.index_paths([pdf]).added == 1
-    [hit] = Retriever(indexer.store, settings.retrieval).retrieve("descaling with citric acid", 1, "bm25")
+    [hit] = Retriever(indexer.store, settings.retrieval).retrieve(
+        "descaling with citric acid", 1, "bm25"
+    )
     assert (hit.metadata["page"], hit.metadata["page_end"]) == (1, 2)  # both short pages, one chunk
     assert hit.metadata["title"] == "Kettle manual"
 
@@ -207,7 +250,9 @@ def test_a_source_repeated_in_later_batches_is_counted_and_stored_as_written_in_
         SourceDocument("b", texts["b"], {}),
         SourceDocument("a", texts["a"], {}),  # next batch, same content: unchanged
         SourceDocument("c", texts["c"], {}),
-        SourceDocument("b", "Honeybees also dance to recruit nest-site scouts.", {}),  # changed: updated
+        SourceDocument(
+            "b", "Honeybees also dance to recruit nest-site scouts.", {}
+        ),  # changed: updated
     ]
     indexer = make_indexer(settings, embedder)
     report = IndexReport()
@@ -216,6 +261,8 @@ def test_a_source_repeated_in_later_batches_is_counted_and_stored_as_written_in_
     assert report.chunks_embedded == 4
     with indexer.store.session() as repo:
         assert repo.count_chunks() == 3 == indexer.store.vectors.size
-    hits = Retriever(indexer.store, settings.retrieval).retrieve("Why do honeybees dance for scouts?", 1)
+    hits = Retriever(indexer.store, settings.retrieval).retrieve(
+        "Why do honeybees dance for scouts?", 1
+    )
     assert hits[0].text == "Honeybees also dance to recruit nest-site scouts."
     indexer.store.close()

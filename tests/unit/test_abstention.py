@@ -14,6 +14,13 @@ def test_trained_refusals_are_recognised(text: str) -> None:
     assert is_refusal(text)
 
 
-@pytest.mark.parametrize("text", ["Blueberries are green.", "Skip the first step, then knead.", "I don't know why, but it is 5."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Blueberries are green.",
+        "Skip the first step, then knead.",
+        "I don't know why, but it is 5.",
+    ],
+)
 def test_answers_are_not_refusals(text: str) -> None:
     assert not is_refusal(text)

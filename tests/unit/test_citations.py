@@ -12,9 +12,35 @@ from rag.types import RetrievedChunk
 def blocks():  # type: ignore[no-untyped-def]
     return build_blocks(
         [
-            RetrievedChunk(1, 10, 0.9, "Blueberries are green.", {"date": "2021-01-01", "url": "https://web.site/123"}),
-            RetrievedChunk(2, 20, 0.8, "Kilauea erupted.", {"title": "Kilauea report", "url": "https://v.example/k", "source": "/docs/volcano.md"}),
-            RetrievedChunk(3, 20, 0.7, "More on Kilauea.", {"title": "Kilauea report", "url": "https://v.example/k", "source": "/docs/volcano.md"}),
+            RetrievedChunk(
+                1,
+                10,
+                0.9,
+                "Blueberries are green.",
+                {"date": "2021-01-01", "url": "https://web.site/123"},
+            ),
+            RetrievedChunk(
+                2,
+                20,
+                0.8,
+                "Kilauea erupted.",
+                {
+                    "title": "Kilauea report",
+                    "url": "https://v.example/k",
+                    "source": "/docs/volcano.md",
+                },
+            ),
+            RetrievedChunk(
+                3,
+                20,
+                0.7,
+                "More on Kilauea.",
+                {
+                    "title": "Kilauea report",
+                    "url": "https://v.example/k",
+                    "source": "/docs/volcano.md",
+                },
+            ),
         ]
     )
 
@@ -33,7 +59,9 @@ def test_model_card_answer() -> None:
     assert cited_chunks(answer) == ([1], 0)
 
 
-@pytest.mark.parametrize("label", ["Source:", "Sources:", "Reference(s):", "References:", "Reference:", "**Sources:**"])
+@pytest.mark.parametrize(
+    "label", ["Source:", "Sources:", "Reference(s):", "References:", "Reference:", "**Sources:**"]
+)
 def test_every_trained_trailer_label_is_recognised(label: str) -> None:
     assert cited_chunks(f"Green.\n{label}\nurl: https://web.site/123") == ([1], 0)
 
@@ -57,7 +85,9 @@ def test_paraphrased_values_still_match() -> None:
 
 
 def test_invented_source_is_unverified_and_never_a_citation() -> None:
-    answer = "x\nSource:\nurl: https://evil.example/fake\n\ndate: 2021-01-01\nurl: https://web.site/123"
+    answer = (
+        "x\nSource:\nurl: https://evil.example/fake\n\ndate: 2021-01-01\nurl: https://web.site/123"
+    )
     assert cited_chunks(answer) == ([1], 1)
 
 

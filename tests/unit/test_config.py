@@ -35,7 +35,9 @@ def test_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("temperature", ["0.5", "-0.1"])
-def test_temperature_is_kept_low_for_contextual_qa(monkeypatch: pytest.MonkeyPatch, temperature: str) -> None:
+def test_temperature_is_kept_low_for_contextual_qa(
+    monkeypatch: pytest.MonkeyPatch, temperature: str
+) -> None:
     monkeypatch.setenv("RAG_LLM_TEMPERATURE", temperature)
     with pytest.raises(ValidationError, match="temperature"):
         Settings()
@@ -53,7 +55,9 @@ def test_prepared_models_are_shared_by_every_data_dir(monkeypatch: pytest.Monkey
     monkeypatch.setenv("XDG_CACHE_HOME", "/cache")
     first, second = Settings(data_dir=Path("/x")), Settings(data_dir=Path("/y"))
     assert first.model_cache_dir == second.model_cache_dir == Path("/cache/contextual-rag/models")
-    assert first.embedded_generator_dir == Path("/cache/contextual-rag/models/smollm2-135m-instruct-f32")
+    assert first.embedded_generator_dir == Path(
+        "/cache/contextual-rag/models/smollm2-135m-instruct-f32"
+    )
 
 
 def test_models_dir_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,7 +46,10 @@ def test_condensation_prompt_cannot_open_a_block() -> None:
 @pytest.mark.parametrize(
     ("output", "expected"),
     [
-        ("How deep is the water ice found by the rover?", "How deep is the water ice found by the rover?"),
+        (
+            "How deep is the water ice found by the rover?",
+            "How deep is the water ice found by the rover?",
+        ),
         ("Standalone question: How deep is the ice?\nIt is deep.", "How deep is the ice?"),
         ('  "How deep is the ice?"  ', "How deep is the ice?"),
         ("", None),
@@ -57,10 +60,15 @@ def test_condensation_prompt_cannot_open_a_block() -> None:
         ("x" * 500, None),
         ("The lava lake was about 1.5 kilometres deep.", None),  # an answer, not a question
         ("how deep was the lava lake", "how deep was the lava lake"),
-        ("En quelle année le café a-t-il été fondé ?", "En quelle année le café a-t-il été fondé ?"),
+        (
+            "En quelle année le café a-t-il été fondé ?",
+            "En quelle année le café a-t-il été fondé ?",
+        ),
     ],
 )
-def test_standalone_question_parsed_from_the_model_output(output: str, expected: str | None) -> None:
+def test_standalone_question_parsed_from_the_model_output(
+    output: str, expected: str | None
+) -> None:
     assert standalone_from(output) == expected
 
 
@@ -85,7 +93,9 @@ def test_alternating_joins_roles_and_trims_the_ends() -> None:
 
 
 def test_history_keeps_the_newest_pairs_within_the_budget() -> None:
-    history = [Turn("user" if i % 2 == 0 else "assistant", f"turn {i} " + "w " * 20) for i in range(6)]
+    history = [
+        Turn("user" if i % 2 == 0 else "assistant", f"turn {i} " + "w " * 20) for i in range(6)
+    ]
     everything = fit_history(history, 10_000, words)
     assert everything.turns == tuple(alternating(history)) and everything.dropped == 0
     pair_cost = everything.tokens // 3
@@ -116,4 +126,7 @@ def test_chat_messages_put_the_earlier_turns_between_the_system_and_the_blocks()
         {"role": "assistant", "content": ROVER[1].content},
         {"role": "user", "content": "BEGININPUT…"},
     ]
-    assert _messages("p", "SYS") == [{"role": "system", "content": "SYS"}, {"role": "user", "content": "p"}]
+    assert _messages("p", "SYS") == [
+        {"role": "system", "content": "SYS"},
+        {"role": "user", "content": "p"},
+    ]

@@ -15,7 +15,11 @@ from tests.pdf_factory import write_pdf
 
 
 def test_pdf_pages_become_sections_with_page_numbers(tmp_path: Path) -> None:
-    path = write_pdf(tmp_path / "report.pdf", ["Page one talks about otters.", "", "Page three is about beavers."], title="Rivers")
+    path = write_pdf(
+        tmp_path / "report.pdf",
+        ["Page one talks about otters.", "", "Page three is about beavers."],
+        title="Rivers",
+    )
     [document] = reader_for(path)(path, None).documents  # type: ignore[misc]
     assert document.metadata["title"] == "Rivers" and document.metadata["author"] == "Test Author"
     assert document.metadata["pages"] == 3
@@ -62,11 +66,15 @@ def test_docx_paragraphs_tables_and_properties(tmp_path: Path) -> None:
 
 def test_csv_rows_with_a_text_column_and_metadata(tmp_path: Path) -> None:
     path = tmp_path / "faq.csv"
-    path.write_text("id,question,answer,team\nq1,How to reset?,Hold the button for 5 s.,support\nq2,Warranty?,,legal\n")
+    path.write_text(
+        "id,question,answer,team\nq1,How to reset?,Hold the button for 5 s.,support\nq2,Warranty?,,legal\n"
+    )
     result = reader_for(path)(path, ReaderOptions(csv_text_column="answer"))  # type: ignore[misc]
     [document] = result.documents
     assert document.text == "Hold the button for 5 s."
-    assert document.metadata["question"] == "How to reset?" and document.metadata["team"] == "support"
+    assert (
+        document.metadata["question"] == "How to reset?" and document.metadata["team"] == "support"
+    )
     assert document.source.endswith("faq.csv#q1")
     assert "empty 'answer'" in result.problems[0].reason
     with pytest.raises(DocumentReadError, match="--csv-text-column"):
@@ -77,5 +85,8 @@ def test_csv_default_text_column_and_semicolons(tmp_path: Path) -> None:
     path = tmp_path / "notes.csv"
     path.write_text("title;text\nOne;First note\nTwo;Second note\n")
     docs = reader_for(path)(path, None).documents  # type: ignore[misc]
-    assert [(d.metadata["title"], d.text) for d in docs] == [("One", "First note"), ("Two", "Second note")]
+    assert [(d.metadata["title"], d.text) for d in docs] == [
+        ("One", "First note"),
+        ("Two", "Second note"),
+    ]
     assert docs[0].source.endswith("notes.csv#L2")

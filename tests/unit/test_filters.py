@@ -12,7 +12,17 @@ from rag.retrieval.filters import FilterError, filter_clause
 from rag.storage.models import Base, Collection, Document
 
 # Every punctuation character the pattern allows, in one name each.
-ALLOWED = ["title", "og:title", "a b", "a.b", "a,b;c", "a/b@c+d#e", "a$b%c&d", "a(b)'c", "a*b!c?d=e~f-g"]
+ALLOWED = [
+    "title",
+    "og:title",
+    "a b",
+    "a.b",
+    "a,b;c",
+    "a/b@c+d#e",
+    "a$b%c&d",
+    "a(b)'c",
+    "a*b!c?d=e~f-g",
+]
 
 NON_ASCII = ["Straße", "日付"]
 
@@ -23,7 +33,14 @@ def session() -> Iterator[Session]:
     Base.metadata.create_all(engine)
     with Session(engine) as db:
         db.add(Collection(id=1, name="default"))
-        db.add(Document(collection_id=1, source="a", content_hash="h", meta={name: "x" for name in [*ALLOWED, *NON_ASCII]} | {"n": 5}))
+        db.add(
+            Document(
+                collection_id=1,
+                source="a",
+                content_hash="h",
+                meta={name: "x" for name in [*ALLOWED, *NON_ASCII]} | {"n": 5},
+            )
+        )
         db.commit()
         yield db
 
@@ -43,7 +60,9 @@ def test_non_ascii_field_names_match_on_sqlite(session: Session, name: str) -> N
     assert session.execute(select(Document.id).where(filter_clause({name: "x"}))).all() == [(1,)]
 
 
-@pytest.mark.parametrize("name", ['a"b', 'source" OR 1=1 --', "a\\b", "", " a", "a\nb", "a\x00b", "x" * 129, "[0]"])
+@pytest.mark.parametrize(
+    "name", ['a"b', 'source" OR 1=1 --', "a\\b", "", " a", "a\nb", "a\x00b", "x" * 129, "[0]"]
+)
 def test_other_field_names_are_refused_before_sql(name: str) -> None:
     with pytest.raises(FilterError, match="not allowed|NUL|empty"):
         filter_clause({name: "x"})
@@ -60,5 +79,9 @@ def test_numbers_beyond_a_float_are_refused(value: float) -> None:
 def test_list_items_must_be_scalars_and_ordinary_numbers_still_match(session: Session) -> None:
     with pytest.raises(FilterError, match="strings, numbers or booleans"):
         filter_clause({"n": {"in": [1, {"a": 1}]}})
-    assert session.execute(select(Document.id).where(filter_clause({"n": {"gte": 5}}))).all() == [(1,)]
-    assert session.execute(select(Document.id).where(filter_clause({"n": {"in": [4, 5]}}))).all() == [(1,)]
+    assert session.execute(select(Document.id).where(filter_clause({"n": {"gte": 5}}))).all() == [
+        (1,)
+    ]
+    assert session.execute(
+        select(Document.id).where(filter_clause({"n": {"in": [4, 5]}}))
+    ).all() == [(1,)]

@@ -31,13 +31,19 @@ def test_a_chunk_only_in_the_second_list_gets_the_first_lists_floor_in_zscore() 
 
 
 def test_weights_decide_between_the_lists() -> None:
-    dense_heavy = fuse(DENSE, KEYWORD, FusionSettings(method="minmax", dense_weight=0.9, keyword_weight=0.1))
-    keyword_heavy = fuse(DENSE, KEYWORD, FusionSettings(method="minmax", dense_weight=0.1, keyword_weight=0.9))
+    dense_heavy = fuse(
+        DENSE, KEYWORD, FusionSettings(method="minmax", dense_weight=0.9, keyword_weight=0.1)
+    )
+    keyword_heavy = fuse(
+        DENSE, KEYWORD, FusionSettings(method="minmax", dense_weight=0.1, keyword_weight=0.9)
+    )
     assert dense_heavy[0][0] == 1 and keyword_heavy[0][0] == 3
 
 
 def test_rrf_is_rank_based() -> None:
-    fused = fuse(DENSE, KEYWORD, FusionSettings(method="rrf", dense_weight=1, keyword_weight=1, rrf_k=60))
+    fused = fuse(
+        DENSE, KEYWORD, FusionSettings(method="rrf", dense_weight=1, keyword_weight=1, rrf_k=60)
+    )
     assert [chunk_id for chunk_id, _ in fused][:2] == [3, 2]  # in both lists
 
 

@@ -51,10 +51,14 @@ def test_yaml_alias_bomb_is_refused_by_the_alias_budget_and_by_size(tmp_path: Pa
     bomb.write_text(yaml_alias_bomb(levels=7))
     assert 350 < bomb.stat().st_size < 500  # the 452-byte file, 10**7 strings expanded
     started = time.monotonic()
-    with pytest.raises(DocumentReadError, match="more than 20 aliases.*RAG_INDEXING__YAML_MAX_ALIASES"):
+    with pytest.raises(
+        DocumentReadError, match="more than 20 aliases.*RAG_INDEXING__YAML_MAX_ALIASES"
+    ):
         read(bomb)
     # With the alias budget out of the way, the size walk stops it before anything expands.
-    with pytest.raises(DocumentReadError, match="larger than 65,536 bytes.*RAG_INDEXING__MAX_METADATA_KB"):
+    with pytest.raises(
+        DocumentReadError, match="larger than 65,536 bytes.*RAG_INDEXING__MAX_METADATA_KB"
+    ):
         read(bomb, ReadLimits(yaml_max_aliases=10**9))
     assert time.monotonic() - started < 2
     # Honest front matter with a few aliases still reads.
@@ -127,7 +131,9 @@ def test_a_csv_field_over_131072_chars_reports_its_row_and_keeps_the_others(tmp_
     result = read(table, ReadLimits(max_document_chars=200_000))
     assert [d.source.rsplit("#", 1)[1] for d in result.documents] == ["a", "long", "z"]
     reasons = {p.path.rsplit(":", 1)[1]: p.reason for p in result.problems}
-    assert "300,000 characters" in reasons["4"] and "RAG_INDEXING__MAX_DOCUMENT_CHARS" in reasons["4"]
+    assert (
+        "300,000 characters" in reasons["4"] and "RAG_INDEXING__MAX_DOCUMENT_CHARS" in reasons["4"]
+    )
     assert "larger than 65,536 bytes" in reasons["5"]
 
 
@@ -145,9 +151,13 @@ def test_docx_zip_bombs_trip_the_ratio_and_size_checks_before_parsing(tmp_path: 
     big = tmp_path / "big.docx"
     big.write_bytes(text_node_bomb(30_000_000))
     started = time.monotonic()
-    with pytest.raises(DocumentReadError, match=r"unpacks \d+ times.*zip bomb.*MAX_COMPRESSION_RATIO"):
+    with pytest.raises(
+        DocumentReadError, match=r"unpacks \d+ times.*zip bomb.*MAX_COMPRESSION_RATIO"
+    ):
         read(slow)
-    with pytest.raises(DocumentReadError, match="unpacks to 30.* MB, more than 20 MB.*MAX_ARCHIVE_MB"):
+    with pytest.raises(
+        DocumentReadError, match="unpacks to 30.* MB, more than 20 MB.*MAX_ARCHIVE_MB"
+    ):
         read(big, ReadLimits(archive=ArchiveLimits(max_unpacked_bytes=20_000_000, max_ratio=10**6)))
     assert time.monotonic() - started < 2  # nothing was decompressed
     with pytest.raises(DocumentReadError, match="files, more than 3.*MAX_ARCHIVE_MEMBERS"):
@@ -198,11 +208,15 @@ def test_reader_process_returns_what_the_reader_returns(tmp_path: Path) -> None:
     note = tmp_path / "note.md"
     note.write_text("---\ntitle: Harbour\n---\nShips and cranes.\n")
     result = read_isolated(note, ReaderOptions(), ReaderBudget())
-    assert result.documents[0].metadata["title"] == "Harbour" and "cranes" in result.documents[0].text
+    assert (
+        result.documents[0].metadata["title"] == "Harbour" and "cranes" in result.documents[0].text
+    )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\nnot json\n')
     result = read_isolated(bad, ReaderOptions(), ReaderBudget())
-    assert len(result.documents) == 1 and "invalid JSON" in result.problems[0].reason  # errors cross the pipe
+    assert (
+        len(result.documents) == 1 and "invalid JSON" in result.problems[0].reason
+    )  # errors cross the pipe
     with pytest.raises(DocumentReadError, match="front matter refused"):
         (tmp_path / "bomb.md").write_text(yaml_alias_bomb())
         read_isolated(tmp_path / "bomb.md", ReaderOptions(), ReaderBudget())
@@ -223,7 +237,9 @@ def test_a_reader_over_its_memory_budget_fails_and_the_service_memory_stays(tmp_
     reset_peak_memory()
     before = peak_memory_bytes()
     started = time.monotonic()
-    with pytest.raises(DocumentReadError, match="more than 64 MB of memory.*RAG_INDEXING__READER_MEMORY_MB"):
+    with pytest.raises(
+        DocumentReadError, match="more than 64 MB of memory.*RAG_INDEXING__READER_MEMORY_MB"
+    ):
         read_isolated(bomb, loose, ReaderBudget(memory_bytes=64 * 2**20))
     assert time.monotonic() - started < 10
     assert peak_memory_bytes() - before < 10 * 2**20
@@ -241,7 +257,9 @@ def test_a_reader_over_its_time_budget_is_killed(tmp_path: Path) -> None:
     warm.write_text("warm up the fork server")
     read_isolated(warm, loose, ReaderBudget())
     started = time.monotonic()
-    with pytest.raises(DocumentReadError, match="longer than 1 s and was stopped.*READER_TIMEOUT_S"):
+    with pytest.raises(
+        DocumentReadError, match="longer than 1 s and was stopped.*READER_TIMEOUT_S"
+    ):
         read_isolated(bomb, loose, ReaderBudget(timeout_s=1.0))
     assert time.monotonic() - started < 3
 
@@ -251,15 +269,21 @@ def test_pdf_text_over_the_document_cap_stops_reading(tmp_path: Path) -> None:
 
     path = write_pdf(tmp_path / "long.pdf", ["Harbour cranes unload ships. " * 40] * 6)
     assert len(read(path).documents[0].text) > 5000
-    with pytest.raises(DocumentReadError, match="passed 2,000 characters by page 2.*MAX_DOCUMENT_CHARS"):
+    with pytest.raises(
+        DocumentReadError, match="passed 2,000 characters by page 2.*MAX_DOCUMENT_CHARS"
+    ):
         read(path, ReadLimits(max_document_chars=2_000))
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".pptx"])
-def test_spreadsheet_and_slide_zip_bombs_are_refused_before_parsing(tmp_path: Path, suffix: str) -> None:
+def test_spreadsheet_and_slide_zip_bombs_are_refused_before_parsing(
+    tmp_path: Path, suffix: str
+) -> None:
     bomb = tmp_path / f"bomb{suffix}"
     bomb.write_bytes(empty_paragraphs_bomb(1_000_000))  # the check reads only the zip's directory
     started = time.monotonic()
-    with pytest.raises(DocumentReadError, match=r"unpacks \d+ times.*zip bomb.*MAX_COMPRESSION_RATIO"):
+    with pytest.raises(
+        DocumentReadError, match=r"unpacks \d+ times.*zip bomb.*MAX_COMPRESSION_RATIO"
+    ):
         read(bomb)
     assert time.monotonic() - started < 2

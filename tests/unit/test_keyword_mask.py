@@ -15,7 +15,11 @@ def test_mask_marks_the_rows_of_allowed_ids_in_order_or_not() -> None:
     rng = np.random.default_rng(0)
     in_order = np.sort(rng.choice(10_000, 500, replace=False)).astype(np.int64)
     shuffled = rng.permutation(in_order)
-    allowed = {int(i) for i in rng.choice(in_order, 120, replace=False)} | {-5, 10_001, 20_000}  # some not indexed
+    allowed = {int(i) for i in rng.choice(in_order, 120, replace=False)} | {
+        -5,
+        10_001,
+        20_000,
+    }  # some not indexed
     for ids in (in_order, shuffled):
         positions = IdPositions.of(ids)
         assert (positions.order is None) == (ids is in_order)

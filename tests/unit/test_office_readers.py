@@ -16,7 +16,9 @@ from rag.text.tables import find_tables, markdown_table
 from tests import office_factory
 from tests.pdf_factory import write_pdf
 
-needs_tesseract = pytest.mark.skipif(ocr.engine_version() is None, reason="tesseract is not installed")
+needs_tesseract = pytest.mark.skipif(
+    ocr.engine_version() is None, reason="tesseract is not installed"
+)
 
 
 def read(path: Path):  # type: ignore[no-untyped-def]
@@ -45,7 +47,12 @@ def test_every_new_format_has_a_reader() -> None:
 
 def test_markdown_tables_escape_pipes_pad_short_rows_and_are_found_again() -> None:
     text = markdown_table([["Name", "Note"], ["a|b", "two\nlines"], ["only one"]])
-    assert text.splitlines() == ["| Name | Note |", "| --- | --- |", "| a\\|b | two lines |", "| only one |  |"]
+    assert text.splitlines() == [
+        "| Name | Note |",
+        "| --- | --- |",
+        "| a\\|b | two lines |",
+        "| only one |  |",
+    ]
     (table,) = find_tables(text, 0, len(text))
     assert text[slice(*table.header)] == "| Name | Note |\n| --- | --- |"
     assert len(table.rows) == 2
@@ -53,7 +60,11 @@ def test_markdown_tables_escape_pipes_pad_short_rows_and_are_found_again() -> No
 
 def test_heading_trail_and_markdown_sections_skip_fenced_code() -> None:
     trail = HeadingTrail()
-    assert trail.enter(1, "A") == "A" and trail.enter(2, "B") == "A > B" and trail.enter(2, "C") == "A > C"
+    assert (
+        trail.enter(1, "A") == "A"
+        and trail.enter(2, "B") == "A > B"
+        and trail.enter(2, "C") == "A > C"
+    )
     assert trail.enter(1, "D") == "D"
     text = "intro\n# Guide\ntext\n```\n# not a heading\n```\n## Install\nsteps\n"
     sections = markdown_sections(text)
@@ -65,15 +76,26 @@ def test_markdown_chunks_say_their_section(tmp_path: Path) -> None:
     path = tmp_path / "guide.md"
     path.write_text("# Guide\n\nHello.\n\n## Install\n\nRun make install.\n")
     (document,) = read(path).documents
-    assert [s.metadata for s in document.sections] == [{"section": "Guide"}, {"section": "Guide > Install"}]
+    assert [s.metadata for s in document.sections] == [
+        {"section": "Guide"},
+        {"section": "Guide > Install"},
+    ]
 
 
 def test_docx_keeps_order_tables_and_heading_paths(tmp_path: Path) -> None:
     (document,) = read(office_factory.docx_with_table(tmp_path / "fleet.docx", rows=3)).documents
-    assert document.text.index("This register") < document.text.index("| Vehicle |") < document.text.index("Van 99")
+    assert (
+        document.text.index("This register")
+        < document.text.index("| Vehicle |")
+        < document.text.index("Van 99")
+    )
     assert "| Van 2 | PL-1074 | Aiko C. | marble |" in document.text
     paths = [s.metadata["section"] for s in document.sections]
-    assert paths == ["Fleet register", "Fleet register > Vans in service", "Fleet register > Retired vans"]
+    assert paths == [
+        "Fleet register",
+        "Fleet register > Vans in service",
+        "Fleet register > Retired vans",
+    ]
     assert document.metadata["title"] == "Fleet register"
 
 
@@ -81,21 +103,40 @@ def test_html_tables_and_headings(tmp_path: Path) -> None:
     (document,) = read(office_factory.html_with_table(tmp_path / "fleet.html", rows=3)).documents
     assert find_tables(document.text, 0, len(document.text))
     assert "Home | Contact" not in document.text  # navigation is still dropped
-    assert [s.metadata.get("section") for s in document.sections][-2:] == ["Fleet register > Vans in service", "Fleet register > Retired vans"]
+    assert [s.metadata.get("section") for s in document.sections][-2:] == [
+        "Fleet register > Vans in service",
+        "Fleet register > Retired vans",
+    ]
 
 
 def test_pdf_tables_come_out_as_markdown_in_place(tmp_path: Path) -> None:
     rows = [office_factory.TABLE_HEADER, *office_factory.table_rows(5)]
-    path = office_factory.pdf_with_table(tmp_path / "table.pdf", rows, "The fleet table follows.", "End of the table.")
+    path = office_factory.pdf_with_table(
+        tmp_path / "table.pdf", rows, "The fleet table follows.", "End of the table."
+    )
     (document,) = read(path).documents
     text = document.text
-    assert text.index("The fleet table follows.") < text.index("| Vehicle | Plate | Driver | Cargo |") < text.index("End of the table.")
+    assert (
+        text.index("The fleet table follows.")
+        < text.index("| Vehicle | Plate | Driver | Cargo |")
+        < text.index("End of the table.")
+    )
     assert "| Van 3 | PL-1111 | Omar D. | tulips |" in text
 
 
 def test_pdf_outline_gives_each_page_its_section(tmp_path: Path) -> None:
-    path = write_pdf(tmp_path / "book.pdf", ["Intro text of the book.", "Chapter one begins here.", "Chapter one goes on.", "The appendix."])
-    office_factory.with_outline(path, [("Introduction", 0, 1), ("Chapter 1", 1, 1), ("Part 2", 2, 2), ("Appendix", 3, 1)])
+    path = write_pdf(
+        tmp_path / "book.pdf",
+        [
+            "Intro text of the book.",
+            "Chapter one begins here.",
+            "Chapter one goes on.",
+            "The appendix.",
+        ],
+    )
+    office_factory.with_outline(
+        path, [("Introduction", 0, 1), ("Chapter 1", 1, 1), ("Part 2", 2, 2), ("Appendix", 3, 1)]
+    )
     (document,) = read(path).documents
     assert [s.metadata for s in document.sections] == [
         {"page": 1, "section": "Introduction"},
@@ -110,10 +151,15 @@ def test_a_scanned_pdf_is_read_by_ocr_and_says_so(tmp_path: Path) -> None:
     path = office_factory.scanned_pdf(tmp_path / "memo.pdf")
     from pypdf import PdfReader
 
-    assert all(not (page.extract_text() or "").strip() for page in PdfReader(path).pages)  # no text layer
+    assert all(
+        not (page.extract_text() or "").strip() for page in PdfReader(path).pages
+    )  # no text layer
     (document,) = read(path).documents
     assert [s.metadata["page"] for s in document.sections] == [1, 2]
-    assert all(s.metadata["ocr"] is True and s.metadata["ocr_engine"].startswith("tesseract ") for s in document.sections)
+    assert all(
+        s.metadata["ocr"] is True and s.metadata["ocr_engine"].startswith("tesseract ")
+        for s in document.sections
+    )
     assert character_accuracy("\n".join(office_factory.SCANNED_PAGES), document.text) > 0.95
 
 
@@ -132,7 +178,9 @@ def test_a_pdf_with_one_scanned_page_keeps_its_text_pages_as_they_were(tmp_path:
         writer.write(handle)
     (document,) = read(mixed).documents
     assert document.sections[0].metadata == {"page": 1}
-    assert document.sections[1].metadata["page"] == 2 and document.sections[1].metadata["ocr"] is True
+    assert (
+        document.sections[1].metadata["page"] == 2 and document.sections[1].metadata["ocr"] is True
+    )
     assert "FX-2291" in document.text
 
 
@@ -158,7 +206,9 @@ def test_without_tesseract_a_scanned_pdf_or_image_is_reported_with_the_reason(
 ) -> None:
     scanned = tmp_path / "scan.pdf"
     office_factory.scanned_pdf(scanned)  # pdfium and Pillow need no tesseract
-    with pytest.raises(DocumentReadError, match="tesseract is not installed.*apt-get install tesseract-ocr"):
+    with pytest.raises(
+        DocumentReadError, match="tesseract is not installed.*apt-get install tesseract-ocr"
+    ):
         read(scanned)
     image = tmp_path / "memo.png"
     image.write_bytes(b"")  # never opened: the missing engine is reported first
@@ -166,11 +216,16 @@ def test_without_tesseract_a_scanned_pdf_or_image_is_reported_with_the_reason(
         read(image)
 
 
-def test_without_tesseract_the_text_pages_of_a_pdf_are_still_read(tmp_path: Path, without_tesseract: None) -> None:
+def test_without_tesseract_the_text_pages_of_a_pdf_are_still_read(
+    tmp_path: Path, without_tesseract: None
+) -> None:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
-    for source in (write_pdf(tmp_path / "t.pdf", ["A page with a real text layer on it."]), office_factory.scanned_pdf(tmp_path / "s.pdf")):
+    for source in (
+        write_pdf(tmp_path / "t.pdf", ["A page with a real text layer on it."]),
+        office_factory.scanned_pdf(tmp_path / "s.pdf"),
+    ):
         for page in PdfReader(source).pages:
             writer.add_page(page)
     with (tmp_path / "mixed.pdf").open("wb") as handle:
@@ -187,7 +242,10 @@ def test_xlsx_gives_one_document_per_sheet_with_its_name(tmp_path: Path) -> None
     assert set(by_sheet) == {"Vans", "Budget"}
     assert by_sheet["Vans"].source.endswith("book.xlsx#Vans")
     assert by_sheet["Vans"].text.splitlines()[0] == "| Vehicle | Plate | Driver | Cargo |"
-    assert "| Fuel | 18350.5 |" in by_sheet["Budget"].text and "| Tyres | 4200 |" in by_sheet["Budget"].text
+    assert (
+        "| Fuel | 18350.5 |" in by_sheet["Budget"].text
+        and "| Tyres | 4200 |" in by_sheet["Budget"].text
+    )
 
 
 def test_an_empty_or_corrupt_workbook_is_reported(tmp_path: Path) -> None:
@@ -204,7 +262,12 @@ def test_an_empty_or_corrupt_workbook_is_reported(tmp_path: Path) -> None:
 def test_pptx_gives_each_slide_its_title_notes_and_tables(tmp_path: Path) -> None:
     result = read(office_factory.pptx_deck(tmp_path / "deck.pptx"))
     slides = {d.metadata["slide"]: d for d in result.documents}
-    assert [slides[n].metadata["section"] for n in sorted(slides)] == ["Harbour expansion", "Ferry timetable", "Budget", "Crew roster"]
+    assert [slides[n].metadata["section"] for n in sorted(slides)] == [
+        "Harbour expansion",
+        "Ferry timetable",
+        "Budget",
+        "Crew roster",
+    ]
     assert "Notes: Mention the crane contract." in slides[1].text
     assert "| Engineer | Tomas Berg |" in slides[4].text
     assert slides[2].source.endswith("deck.pptx#slide=2")
@@ -215,14 +278,25 @@ def test_pptx_gives_each_slide_its_title_notes_and_tables(tmp_path: Path) -> Non
 
 def test_eml_headers_body_and_attachments(tmp_path: Path) -> None:
     deck = office_factory.pptx_deck(tmp_path / "deck.pptx").read_bytes()
-    path = office_factory.eml_message(tmp_path / "move.eml", {"keys.txt": b"Keys go to the porter.", "deck.pptx": deck, "data.bin": b"\x00"})
+    path = office_factory.eml_message(
+        tmp_path / "move.eml",
+        {"keys.txt": b"Keys go to the porter.", "deck.pptx": deck, "data.bin": b"\x00"},
+    )
     result = read(path)
     body = result.documents[0]
-    assert body.metadata["title"] == "Depot move" and body.metadata["author"] == "Ana Ruiz <ana@example.org>"
-    assert body.metadata["date"] == "2026-03-03T09:15:00+00:00" and body.metadata["to"] == "team@example.org"
+    assert (
+        body.metadata["title"] == "Depot move"
+        and body.metadata["author"] == "Ana Ruiz <ana@example.org>"
+    )
+    assert (
+        body.metadata["date"] == "2026-03-03T09:15:00+00:00"
+        and body.metadata["to"] == "team@example.org"
+    )
     assert "Canal Street" in body.text
     keys = next(d for d in result.documents if d.source.endswith("#attachment/keys.txt"))
     assert keys.metadata["attachment"] == "keys.txt" and keys.metadata["title"] == "Depot move"
     assert keys.source.startswith(body.source) and keys.metadata["source"] == keys.source
     assert any(d.source.endswith("#attachment/deck.pptx#slide=2") for d in result.documents)
-    assert [(p.path.rsplit("#", 1)[1], "no reader" in p.reason) for p in result.problems] == [("attachment/data.bin", True)]
+    assert [(p.path.rsplit("#", 1)[1], "no reader" in p.reason) for p in result.problems] == [
+        ("attachment/data.bin", True)
+    ]

@@ -23,7 +23,9 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 def chunk(chunk_id: int, text: str, **metadata: object) -> RetrievedChunk:
-    return RetrievedChunk(chunk_id=chunk_id, document_id=chunk_id * 10, score=0.5, text=text, metadata=dict(metadata))
+    return RetrievedChunk(
+        chunk_id=chunk_id, document_id=chunk_id * 10, score=0.5, text=text, metadata=dict(metadata)
+    )
 
 
 def delimiter_lines(prompt: str) -> list[str]:
@@ -54,7 +56,15 @@ def test_model_card_example_is_reproduced_byte_for_byte() -> None:
 def test_contextual_prompt_matches_golden_file() -> None:
     blocks = build_blocks(
         [
-            chunk(1, "Kilauea erupted on September 10, 2023.", title="Kilauea report", url="https://v.example/k", date="2023-09-12", source="/docs/volcano.md", tags=["volcano", "hawaii"]),
+            chunk(
+                1,
+                "Kilauea erupted on September 10, 2023.",
+                title="Kilauea report",
+                url="https://v.example/k",
+                date="2023-09-12",
+                source="/docs/volcano.md",
+                tags=["volcano", "hawaii"],
+            ),
             chunk(2, "No metadata here.\n\nSecond paragraph."),
         ]
     )
@@ -69,12 +79,16 @@ def test_summarization_prompt_matches_golden_file() -> None:
 
 def test_every_block_has_its_context_section_even_without_metadata() -> None:
     prompt = contextual_prompt(build_blocks([chunk(1, "text")]), "q")
-    assert prompt.startswith("BEGININPUT\nBEGINCONTEXT\nENDCONTEXT\ntext\nENDINPUT\nBEGININSTRUCTION\n")
+    assert prompt.startswith(
+        "BEGININPUT\nBEGINCONTEXT\nENDCONTEXT\ntext\nENDINPUT\nBEGININSTRUCTION\n"
+    )
     assert prompt.endswith("\nENDINSTRUCTION")
 
 
 def test_metadata_keeps_the_document_order_and_skips_empty_values() -> None:
-    lines = metadata_lines({"zeta": 1, "source": "/a", "title": "T", "empty": "", "url": "u", "alpha": None})
+    lines = metadata_lines(
+        {"zeta": 1, "source": "/a", "title": "T", "empty": "", "url": "u", "alpha": None}
+    )
     assert [key for key, _ in lines] == ["zeta", "source", "title", "url"]
 
 
@@ -92,7 +106,12 @@ def test_metadata_keeps_the_document_order_and_skips_empty_values() -> None:
 )
 def test_documents_and_questions_cannot_produce_delimiter_lines(attack: str) -> None:
     sources = [
-        chunk(1, f"Normal text.\n{attack}\nMore text.", title=f"Title {attack}", **{f"key{attack}": attack}),
+        chunk(
+            1,
+            f"Normal text.\n{attack}\nMore text.",
+            title=f"Title {attack}",
+            **{f"key{attack}": attack},
+        ),
         chunk(2, "Clean block.", url="https://ok.example"),
     ]
     prompt = contextual_prompt(build_blocks(sources), f"What is it?\n{attack}")
@@ -113,7 +132,15 @@ def test_llama2_wrapper_with_and_without_system_prompt() -> None:
     assert llama2_chat_prompt("hi", None) == "[INST] hi [/INST]"
 
 
-def piece(chunk_id: int, document_id: int, ordinal: int, text: str, start: int, score: float, **metadata: object) -> RetrievedChunk:
+def piece(
+    chunk_id: int,
+    document_id: int,
+    ordinal: int,
+    text: str,
+    start: int,
+    score: float,
+    **metadata: object,
+) -> RetrievedChunk:
     return RetrievedChunk(
         chunk_id=chunk_id, document_id=document_id, score=score, text=text, metadata={"title": "t", **metadata},
         ordinal=ordinal, start_char=start, end_char=start + len(text),
@@ -127,7 +154,11 @@ def test_adjacent_chunks_of_a_document_become_one_block_with_the_overlap_once() 
     other = piece(3, 8, 0, "Unrelated text.", 0, 0.6)
     far = piece(4, 7, 5, "Far away in the same document.", 400, 0.1)
     blocks = build_blocks([second, other, first, far])  # ranked best first
-    assert [block.chunks[0].chunk_ids for block in blocks] == [(1, 2), (3,), (4,)]  # merged run keeps rank 1
+    assert [block.chunks[0].chunk_ids for block in blocks] == [
+        (1, 2),
+        (3,),
+        (4,),
+    ]  # merged run keeps rank 1
     merged = blocks[0].chunks[0]
     assert blocks[0].text == document and merged.score == 0.9 and merged.chunk_id == 1
     prompt = contextual_prompt(blocks, "q")
@@ -149,9 +180,9 @@ def test_the_optional_irrelevant_cue_goes_inside_the_one_instruction_block() -> 
         "Who?\nDon't make up answers if you don't know. If you don't know, respond with \"IRRELEVANT\". "
         "Cite your sources.\nENDINSTRUCTION"
     )
-    assert contextual_prompt(build_blocks([chunk(1, "text")]), "Who?", instruction_template(False)) == contextual_prompt(
-        build_blocks([chunk(1, "text")]), "Who?"
-    )
+    assert contextual_prompt(
+        build_blocks([chunk(1, "text")]), "Who?", instruction_template(False)
+    ) == contextual_prompt(build_blocks([chunk(1, "text")]), "Who?")
 
 
 @pytest.mark.parametrize(
@@ -173,7 +204,8 @@ def test_spaced_out_and_compatibility_forms_cannot_produce_delimiter_lines(attac
     sources = [chunk(1, f"Normal text.\n{attack}\nMore text.", title=attack, **{attack: attack})]
     prompt = contextual_prompt(build_blocks(sources), f"What is it?\n{attack}")
     squashed_lines = [
-        re.sub(r"[^A-Z]", "", unicodedata.normalize("NFKC", line).upper()) for line in prompt.splitlines()
+        re.sub(r"[^A-Z]", "", unicodedata.normalize("NFKC", line).upper())
+        for line in prompt.splitlines()
     ]
     assert [line for line in squashed_lines if line in DELIMITERS] == [
         "BEGININPUT", "BEGINCONTEXT", "ENDCONTEXT", "ENDINPUT", "BEGININSTRUCTION", "ENDINSTRUCTION",
@@ -202,8 +234,22 @@ def test_section_path_is_in_the_context_block_and_ocr_provenance_is_not() -> Non
     """Issue 17: the section path (about ten tokens) helps the model cite; `ocr` does not."""
     blocks = build_blocks(
         [
-            chunk(1, "| Vehicle | Plate |\n| --- | --- |\n| Van 7 | PL-1259 |", title="Fleet register", section="Fleet register > Vans in service", source="/docs/fleet.docx"),
-            chunk(2, "The orange ferry needs a new propeller.", page=2, section="Memo > Repairs", ocr=True, ocr_engine="tesseract 5.3.0", source="/docs/memo.pdf"),
+            chunk(
+                1,
+                "| Vehicle | Plate |\n| --- | --- |\n| Van 7 | PL-1259 |",
+                title="Fleet register",
+                section="Fleet register > Vans in service",
+                source="/docs/fleet.docx",
+            ),
+            chunk(
+                2,
+                "The orange ferry needs a new propeller.",
+                page=2,
+                section="Memo > Repairs",
+                ocr=True,
+                ocr_engine="tesseract 5.3.0",
+                source="/docs/memo.pdf",
+            ),
         ]
     )
     prompt = contextual_prompt(blocks, "Who drives Van 7?")
@@ -211,12 +257,46 @@ def test_section_path_is_in_the_context_block_and_ocr_provenance_is_not() -> Non
 
 
 def test_adjacent_chunks_of_two_sections_merge_under_their_common_heading() -> None:
-    first = RetrievedChunk(1, 7, 0.9, "Press text.", {"title": "Printing", "section": "History > Press"}, ordinal=0, start_char=0, end_char=11)
-    second = RetrievedChunk(2, 7, 0.8, "Bible text.", {"title": "Printing", "section": "History > Bible"}, ordinal=1, start_char=13, end_char=24)
-    other = RetrievedChunk(3, 7, 0.7, "Index.", {"title": "Printing", "section": "Index"}, ordinal=2, start_char=26, end_char=32)
+    first = RetrievedChunk(
+        1,
+        7,
+        0.9,
+        "Press text.",
+        {"title": "Printing", "section": "History > Press"},
+        ordinal=0,
+        start_char=0,
+        end_char=11,
+    )
+    second = RetrievedChunk(
+        2,
+        7,
+        0.8,
+        "Bible text.",
+        {"title": "Printing", "section": "History > Bible"},
+        ordinal=1,
+        start_char=13,
+        end_char=24,
+    )
+    other = RetrievedChunk(
+        3,
+        7,
+        0.7,
+        "Index.",
+        {"title": "Printing", "section": "Index"},
+        ordinal=2,
+        start_char=26,
+        end_char=32,
+    )
     [merged] = merge_adjacent([first, second])
-    assert merged.merged_ids == (1, 2) and merged.metadata == {"title": "Printing", "section": "History"}
+    assert merged.merged_ids == (1, 2) and merged.metadata == {
+        "title": "Printing",
+        "section": "History",
+    }
     [all_three] = merge_adjacent([first, second, other])
     assert all_three.metadata == {"title": "Printing"}  # nothing in common: no section line
-    page_two = RetrievedChunk(4, 7, 0.6, "More.", {"title": "Printing", "page": 2}, ordinal=3, start_char=34, end_char=39)
-    assert len(merge_adjacent([other, page_two])) == 2  # other metadata (a page) still keeps them apart
+    page_two = RetrievedChunk(
+        4, 7, 0.6, "More.", {"title": "Printing", "page": 2}, ordinal=3, start_char=34, end_char=39
+    )
+    assert (
+        len(merge_adjacent([other, page_two])) == 2
+    )  # other metadata (a page) still keeps them apart

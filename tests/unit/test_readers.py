@@ -64,7 +64,9 @@ def test_utf16_with_bom(tmp_path: Path) -> None:
 def test_a_byte_order_mark_over_bytes_of_another_encoding_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "fake_bom.md"
     path.write_bytes(b"\xff\xfe\x00\xd8\x00\xd8broken")  # UTF-16 BOM, then lone surrogates
-    with pytest.raises(DocumentReadError, match="undecodable bytes: starts with a utf-16 byte-order mark"):
+    with pytest.raises(
+        DocumentReadError, match="undecodable bytes: starts with a utf-16 byte-order mark"
+    ):
         read(path)
 
 
@@ -77,7 +79,9 @@ def test_jsonl_lines_with_ids_and_metadata() -> None:
 
 def test_jsonl_bad_lines_are_reported_and_good_lines_kept(tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
-    path.write_text('{"text": "good one"}\n{broken\n[1, 2]\n{"text": ""}\n{"text": "x", "metadata": 3}\n{"text": "good two"}\n')
+    path.write_text(
+        '{"text": "good one"}\n{broken\n[1, 2]\n{"text": ""}\n{"text": "x", "metadata": 3}\n{"text": "good two"}\n'
+    )
     result = read(path)
     assert [d.text for d in result.documents] == ["good one", "good two"]
     assert [p.path.rsplit(":", 1)[1] for p in result.problems] == ["2", "3", "4", "5"]
@@ -93,7 +97,9 @@ def test_jsonl_bad_lines_are_reported_and_good_lines_kept(tmp_path: Path) -> Non
         ("bad.md", b"---\ntitle: [unclosed\n---\nbody", "front matter"),
     ],
 )
-def test_bad_files_raise_a_clear_reason(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
+def test_bad_files_raise_a_clear_reason(
+    tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DocumentReadError, match=reason):

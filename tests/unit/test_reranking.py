@@ -23,7 +23,9 @@ class ScriptedCrossEncoder:
 
 def chunk(chunk_id: int, ordinal: int, start: int, end: int, score: float) -> RetrievedChunk:
     text = DOCUMENT[start:end]
-    return RetrievedChunk(chunk_id, 7, score, text, {"title": "t"}, ordinal=ordinal, start_char=start, end_char=end)
+    return RetrievedChunk(
+        chunk_id, 7, score, text, {"title": "t"}, ordinal=ordinal, start_char=start, end_char=end
+    )
 
 
 def test_reranked_neighbours_reach_the_prompt_with_their_overlap_once() -> None:
@@ -34,7 +36,10 @@ def test_reranked_neighbours_reach_the_prompt_with_their_overlap_once() -> None:
     reranked = reranker.rerank("q", [first, second], top_k=2)
 
     assert [(c.chunk_id, c.score) for c in reranked] == [(2, 0.8), (1, 0.1)]
-    assert [(c.start_char, c.end_char, c.ordinal) for c in reranked] == [(18, len(DOCUMENT), 1), (0, 30, 0)]
+    assert [(c.start_char, c.end_char, c.ordinal) for c in reranked] == [
+        (18, len(DOCUMENT), 1),
+        (0, 30, 0),
+    ]
     blocks = build_blocks(reranked)
     assert len(blocks) == 1 and blocks[0].text == DOCUMENT
     assert blocks[0].chunks[0].chunk_ids == (1, 2)

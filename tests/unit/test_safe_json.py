@@ -49,7 +49,9 @@ def test_values_json_cannot_carry_back_are_refused(text: str, reason: str) -> No
 
 
 def test_ordinary_json_is_parsed_as_json_loads_does() -> None:
-    text = '{"title": "Q3 \\ud83d\\ude00", "n": 12345678901234567890, "x": 1.5e300, "t": [true, null]}'
+    text = (
+        '{"title": "Q3 \\ud83d\\ude00", "n": 12345678901234567890, "x": 1.5e300, "t": [true, null]}'
+    )
     assert loads_bounded(text, 32) == json.loads(text)
     assert loads_bounded(text.encode("utf-16"), 32) == json.loads(text)
     with pytest.raises(json.JSONDecodeError):

@@ -12,7 +12,9 @@ def test_a_summary_within_the_target_is_left_alone() -> None:
 
 def test_an_overlong_summary_ends_after_its_last_whole_sentence_within_the_limit() -> None:
     text = "One two three four five. Six seven eight nine ten. Eleven twelve thirteen fourteen fifteen."
-    assert within_target(text, 8) == "One two three four five. Six seven eight nine ten."  # limit 10 words
+    assert (
+        within_target(text, 8) == "One two three four five. Six seven eight nine ten."
+    )  # limit 10 words
     assert len(within_target(text, 8).split()) <= 8 * 4 / 3
 
 
