@@ -49,11 +49,11 @@ def test_collections_keep_their_own_indexes_and_documents(
     catalog = CollectionCatalog(settings, embedder)
     retriever = Retriever(catalog, settings.retrieval)
     question = "How do honeybees communicate the distance to flowers?"
-    only_alpha = retriever.retrieve(question, 5, collections=["alpha"])
+    only_alpha = retriever.retrieve(question, 5, collection_names=["alpha"])
     assert {hit.chunk_id for hit in only_alpha} <= alpha.vectors.ids()
     both = retriever.retrieve(question, 5)
     assert both[0].metadata["source"].endswith("honeybees.md")
-    assert retriever.retrieve(question, 5, collections=["nope"]) == []
+    assert retriever.retrieve(question, 5, collection_names=["nope"]) == []
     filtered = retriever.retrieve(
         question, 5, "hybrid", {"source": {"in": [str((corpus / "glacier.txt").resolve())]}}
     )
