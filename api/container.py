@@ -58,10 +58,10 @@ class Container:
             self._tasks.append(asyncio.create_task(self._restart_when_dead(self.embedded)))
         for job_id in self.jobs.pending():
             self._job_queue.put_nowait(job_id)
-        for _ in range(
-            self.settings.api.ingestion_workers
-        ):  # one slow upload holds one worker only
+        for _ in range(self.settings.api.ingestion_workers):  # one slow upload holds one worker
             self._tasks.append(asyncio.create_task(self._run_jobs()))
+        # What other processes and replicas write reaches this one's caches (SQL's change log).
+        self.catalog.follow(self.settings.indexing.follow_interval_s)
 
     def enqueue_job(self, job_id: str) -> None:
         self._job_queue.put_nowait(job_id)
@@ -150,7 +150,6 @@ async def build_container(settings: Settings) -> Container:
         jobs=IngestionJobs(
             catalog,
             settings.data_dir / "uploads",
-            settings.api.job_lock_wait_s,
             settings.api.job_max_attempts,
         ),
         llm=llm,

@@ -149,8 +149,7 @@ def eval_answers(
         container = await build_container(settings)
         try:
             store = container.catalog.writable_store(DEFAULT_COLLECTION)
-            with store.writer_lock():
-                Indexer(store).index_documents(documents, IndexReport())
+            Indexer(store).index_documents(documents, IndexReport())
             store.close()
             with _progress(as_json) as progress:
                 task = progress.add_task("asking", total=len(questions))

@@ -134,7 +134,8 @@ def check(
         str | None, typer.Option("--collection", "-c", help="One collection (default: every one).")
     ] = None,
 ) -> None:
-    """Compare the SQL chunks with the faiss vector ids, per collection (one JSON line each)."""
+    """Compare this machine's faiss and BM25 cache with SQL, per collection (one JSON line each);
+    --repair rebuilds the cache from SQL."""
     settings = load_settings()
     setup_logging(settings)
     embedder = make_embedder(settings.embedding, settings.model_cache_dir)
@@ -143,8 +144,7 @@ def check(
     healthy = True
     for name in names:
         store = catalog.writable_store(name)
-        with store.writer_lock():
-            report = store.check(repair=repair)
+        report = store.check(repair=repair)  # this machine's cache against SQL
         store.close()
         healthy = healthy and (report.consistent or report.repaired)
         typer.echo(

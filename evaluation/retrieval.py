@@ -55,9 +55,7 @@ def index_dataset(
         if progress:
             progress("indexing", len(dataset.corpus), len(dataset.corpus))
 
-    with store.writer_lock():
-        store.check(repair=True)
-        indexer.index_documents(counted(), report)
+    indexer.index_documents(counted(), report)
     return report
 
 

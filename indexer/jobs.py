@@ -75,12 +75,11 @@ def _info(job: IngestionJob) -> JobInfo:
 
 class IngestionJobs:
     def __init__(
-        self, catalog: CollectionCatalog, uploads_dir: Path, lock_wait_s: float, max_attempts: int
+        self, catalog: CollectionCatalog, uploads_dir: Path, max_attempts: int
     ) -> None:
         self.catalog = catalog
         self.sessions = catalog.shared.sessions
         self.uploads_dir = uploads_dir
-        self.lock_wait_s = lock_wait_s
         self.max_attempts = max_attempts
         self.limits = ReadLimits.from_settings(catalog.settings.indexing)
         self.budget = budget_for(catalog.settings.indexing, uploads=True)
@@ -171,13 +170,11 @@ class IngestionJobs:
             return report
         store = self.catalog.writable_store(job.collection)
         try:
-            on_stage("waiting for the collection")
-            with store.writer_lock(self.lock_wait_s):
-                on_stage("embedding")
-                store.check(repair=True)
-                Indexer(store).index_documents(documents, report)
+            on_stage("embedding")
+            Indexer(store).index_documents(documents, report)
         finally:
             store.close()
+        self.catalog.refresh([job.collection])  # answerable here at once; replicas follow
         return report
 
     def _claim(self, job_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""Bulk indexing: read, hash, chunk, embed, and store in SQL + faiss.
+"""Bulk indexing: read, hash, chunk, embed, and store in SQL (vectors included).
 
 Documents are processed in batches: one embedding call and one SQL
 transaction per batch, the next batch embedding while the last one is written.
@@ -13,7 +13,6 @@ import itertools
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ from indexer.metadata import read_sidecar, with_metadata
 from indexer.prefetch import prefetch
 from indexer.readers import ReaderOptions
 from indexer.sandbox import budget_for, read_file
-from rag.collections.store import CollectionStore
+from rag.collections.store import CollectionStore, EmbeddedDocument
 from rag.errors import DocumentReadError
 from rag.protocols import Vectors
 from rag.text.chunking import TokenChunker
@@ -35,7 +34,6 @@ from rag.types import ChunkSpan, SourceDocument
 logger = logging.getLogger(__name__)
 
 BATCH_DOCUMENTS = 256  # one embedding call sorts a whole batch by length: less padding
-SAVE_INTERVAL_S = 30.0
 OCR_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 
 
@@ -112,7 +110,6 @@ class Indexer:
         )
         self.limits = ReadLimits.from_settings(store.settings.indexing)
         self.budget = budget_for(store.settings.indexing, uploads=False)
-        self._last_save = time.monotonic()
 
     def index_paths(
         self,
@@ -135,40 +132,24 @@ class Indexer:
         report = IndexReport()
         seen: set[str] = set()
         unreadable: set[str] = set()
-        with self.store.writer_lock():
-            self.store.check(repair=True)
-            documents = prefetch(self._read_all(found, report, on_file, options, seen, unreadable))
-            self.index_documents(documents, report, finish=False)
-            if options.prune:
-                gone = self._pruned_sources(
-                    roots or [item.path for item in found], seen, unreadable
-                )
-                report.removed += self._delete_sources(gone)
-            self._finish(report)
+        documents = prefetch(self._read_all(found, report, on_file, options, seen, unreadable))
+        self.index_documents(documents, report, finish=False)
+        if options.prune:
+            gone = self._pruned_sources(roots or [item.path for item in found], seen, unreadable)
+            report.removed += self.store.delete_sources(gone)
+        self._finish(report)
         return report
 
     def delete_sources(self, sources: list[str]) -> int:
         """Remove documents by source (a file's documents by its path); returns how many."""
-        with self.store.writer_lock():
-            with self.store.session() as repo:
-                matching = repo.sources_under(sources)
-            removed = self._delete_sources(matching)
-            self._finish(IndexReport(removed=removed))
+        removed = self.store.delete_sources(self.store.sources_under(sources))
+        self._finish(IndexReport(removed=removed))
         return removed
 
-    def delete_documents(self, document_ids: list[int], lock_wait_s: float = 0.0) -> int:
+    def delete_documents(self, document_ids: list[int]) -> int:
         """Remove documents of this store's collection by id; returns how many existed."""
-        with self.store.writer_lock(lock_wait_s):
-            removed_chunks: list[int] = []
-            removed = 0
-            with self.store.session() as repo:
-                for document_id in document_ids:
-                    chunk_ids = repo.delete_document(document_id)
-                    if chunk_ids is not None:
-                        removed += 1
-                        removed_chunks.extend(chunk_ids)
-            self.store.vectors.remove(removed_chunks)
-            self._finish(IndexReport(removed=removed))
+        removed = self.store.delete_documents(document_ids)
+        self._finish(IndexReport(removed=removed))
         return removed
 
     def index_documents(
@@ -189,24 +170,14 @@ class Indexer:
             self._finish(report)
 
     def _finish(self, report: IndexReport) -> None:
-        self.store.save_vectors()
-        if report.added or report.updated or report.removed:
-            self.store.rebuild_keywords()
+        """SQL holds everything already; a cache this process reads from is completed."""
+        self.store.flush()
 
     def _pruned_sources(self, roots: list[Path], seen: set[str], unreadable: set[str]) -> list[str]:
         """Documents under the roots that this run did not produce and whose file did not
         fail to read (a file that failed keeps its documents: nothing is lost)."""
-        with self.store.session() as repo:
-            candidates = repo.sources_under([str(root.resolve()) for root in roots])
+        candidates = self.store.sources_under([str(root.resolve()) for root in roots])
         return [s for s in candidates if s not in seen and s.split("#", 1)[0] not in unreadable]
-
-    def _delete_sources(self, sources: list[str]) -> int:
-        removed_chunks: list[int] = []
-        with self.store.session() as repo:
-            for source in sources:
-                removed_chunks.extend(repo.delete_source(source) or [])
-        self.store.vectors.remove(removed_chunks)
-        return len(sources)
 
     def _read_all(
         self,
@@ -304,8 +275,7 @@ class Indexer:
         report.documents += len(batch)
         batch = list({document.source: document for document in batch}.values())
         hashes = {document.source: content_hash(document) for document in batch}
-        with self.store.session() as repo:
-            stored = repo.hashes_by_source(list(hashes))
+        stored = self.store.stored_hashes(list(hashes))
         if in_flight:  # written before this batch is, so its hashes count as stored
             stored.update((source, h) for source, h in in_flight.hashes.items() if source in hashes)
         changed = [d for d in batch if stored.get(d.source) != hashes[d.source]]
@@ -334,25 +304,20 @@ class Indexer:
         )
 
     def _commit(self, prepared: _PreparedBatch, report: IndexReport) -> None:
-        """SQL first, then faiss: a crash between the two is repaired by ``check()``."""
+        """One transaction: the batch's documents, chunks and vectors, and the change log."""
         vectors = prepared.vectors.result()
-        new_ids: list[int] = []
-        old_ids: list[int] = []
-        with self.store.session() as repo:
-            for document in prepared.documents:
-                _, added, removed = repo.replace_document(
-                    document.source,
-                    prepared.hashes[document.source],
-                    document.metadata,
-                    prepared.spans[document.source],
-                )
-                new_ids.extend(added)
-                old_ids.extend(removed)
-        self.store.vectors.remove(old_ids)
-        self.store.vectors.add(new_ids, vectors)
-        report.chunks_embedded += len(new_ids)
-        report.updated += len(prepared.existing)
-        report.added += len(prepared.documents) - len(prepared.existing)
-        if time.monotonic() - self._last_save > SAVE_INTERVAL_S:
-            self.store.save_vectors()
-            self._last_save = time.monotonic()
+        documents: list[EmbeddedDocument] = []
+        offset = 0
+        for document in prepared.documents:
+            spans = prepared.spans[document.source]
+            documents.append(
+                EmbeddedDocument(
+                    document.source, prepared.hashes[document.source], document.metadata,
+                    tuple(spans), vectors[offset : offset + len(spans)],
+                )  # fmt: skip
+            )
+            offset += len(spans)
+        written = self.store.write_documents(documents)
+        report.chunks_embedded += written.chunks_written
+        report.updated += written.updated
+        report.added += written.added

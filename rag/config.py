@@ -96,6 +96,12 @@ class IndexingSettings(BaseModel):
     ivf_nprobe: int = Field(
         default=32, gt=0, description="IVF lists searched per query (recall vs speed)"
     )
+    follow_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="how often a serving process polls SQL's change log to bring its faiss/BM25 "
+        "cache up to date with what other processes and replicas wrote (0: never)",
+    )
     # Bounded work per document (issue 18): each limit fails that document with a reason naming it.
     max_metadata_kb: float = Field(
         default=64.0, gt=0, description="a document's metadata as JSON (front matter, sidecar, JSONL, CSV "
@@ -275,7 +281,7 @@ class APISettings(BaseModel):
     job_lock_wait_s: float = Field(
         default=600.0,
         ge=0,
-        description="how long an ingestion job waits for another writer of its collection",
+        description="how long a writer (ingestion job, deletion, rag index) waits for another writer of the same collection to commit (PostgreSQL lock_timeout; SQLite waits its busy timeout)",
     )
     job_max_attempts: int = Field(
         default=3, gt=0, description="tries per ingestion job before it fails"

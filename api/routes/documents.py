@@ -84,12 +84,11 @@ async def delete_document(
         _, collection, _ = visible_document(container, principal, document_id)
         store = container.catalog.writable_store(collection)
         try:
-            if not Indexer(store).delete_documents(
-                [document_id], container.settings.api.job_lock_wait_s
-            ):
+            if not Indexer(store).delete_documents([document_id]):
                 raise NotFoundError(f"document {document_id} does not exist")
         finally:
             store.close()
+        container.catalog.refresh([collection])  # gone here at once; replicas follow
 
     await anyio.to_thread.run_sync(delete)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -32,7 +32,6 @@ async def metrics(container: ContainerDep, principal: PrincipalDep) -> Response:
     def sizes() -> None:
         ids = container.catalog.collection_ids()
         for store in container.catalog.stores():
-            store.refresh_if_changed()
             INDEX_VECTORS.labels(store.collection).set(store.vectors.size)
         with container.catalog.session() as repo:
             for name, collection_id in ids.items():

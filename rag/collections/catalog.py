@@ -1,12 +1,14 @@
 """All the collections a process serves: one database, one embedder, a store per collection.
 
-Stores for reading are opened on first use and kept; a writer (an ingestion job,
-a deletion) gets a store of its own, saves atomically, and the reading store
-picks the new index up through ``refresh_if_changed`` as it would from the CLI.
+Stores for reading are opened on first use and kept; a writer (an ingestion job, a deletion)
+gets a store of its own and writes SQL only. The reading stores' caches follow SQL's change
+log: a writer in this process refreshes them at once (``refresh``), and ``follow`` polls for
+what other processes and replicas wrote (``RAG_INDEXING__FOLLOW_INTERVAL_S``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +20,8 @@ from rag.protocols import Embedder
 from rag.storage import database
 from rag.storage.repository import DocumentRepository, collection_ids
 
+logger = logging.getLogger(__name__)
+
 
 class CollectionCatalog:
     def __init__(self, settings: Settings, embedder: Embedder, migrate: bool = True) -> None:
@@ -27,6 +31,8 @@ class CollectionCatalog:
         self.engine = self.shared.engine
         self._readers: dict[str, CollectionStore] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
 
     def collection_names(self) -> list[str]:
         with database.session_scope(self.shared.sessions) as session:
@@ -65,12 +71,38 @@ class CollectionCatalog:
             yield DocumentRepository(session)
 
     def vector_count(self) -> int:
-        stores = self.stores()
-        for store in stores:
-            store.refresh_if_changed()
-        return sum(store.vectors.size for store in stores)
+        return sum(store.vectors.size for store in self.stores())
+
+    def refresh(self, collection_names: Sequence[str] | None = None) -> int:
+        """Catch the open reading stores up with SQL now; returns the changes applied."""
+        with self._lock:
+            stores = [s for name, s in self._readers.items() if collection_names is None or name in collection_names]
+        return sum(store.refresh() for store in stores)
+
+    def follow(self, interval_s: float) -> None:
+        """Poll SQL's change log for every open reading store, in a thread, until ``close``."""
+        if self._follower is not None or interval_s <= 0:
+            return
+
+        def run() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    for store in self.stores():  # collections created elsewhere too
+                        store.cache  # noqa: B018  # opened (loaded or built) here, not by a request
+                    self.refresh()
+                except Exception:  # a database hiccup: the next round tries again
+                    logger.warning("following the change log failed", exc_info=True)
+
+        self._follower = threading.Thread(target=run, name="cache-follower", daemon=True)
+        self._follower.start()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=10)
+        with self._lock:
+            for store in self._readers.values():
+                store.flush()
         self.engine.dispose()
 
     def _open(self, name: str) -> CollectionStore:

@@ -1,44 +1,68 @@
-"""One collection's store: SQL (the source of truth) plus the faiss and BM25 indexes beside it.
+"""One collection's store: SQL, the source of truth, and this process's cache of it.
 
-SQL is committed first and the faiss file is saved after, so after a crash the
-index can only lack vectors of committed chunks or hold vectors of deleted
-ones. ``reconcile()`` repairs both, and runs whenever the indexer starts.
+Writers (the indexer, HTTP jobs, Ray) only write SQL: documents, chunks with their vectors,
+and the change log, one transaction per batch with the collection's row locked, so change
+ids grow in commit order. Readers search a local faiss + BM25 cache (``CollectionCache``)
+that follows the change log; it is opened on first use, so a process that only writes
+never builds one. A lost or corrupt cache is rebuilt from SQL, never fatal.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import time
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from rag.collections.cache import CollectionCache
 from rag.collections.names import DEFAULT_COLLECTION, validate_collection_name
 from rag.config import Settings
-from rag.errors import RAGError
 from rag.indexes.keyword import BM25KeywordIndex
 from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest
-from rag.protocols import Embedder
+from rag.protocols import Embedder, Vectors
 from rag.storage import database
 from rag.storage.repository import DocumentRepository, ensure_collection
+from rag.types import ChunkSpan
 
 logger = logging.getLogger(__name__)
 
-_SQL_BATCH = 500
+
+@dataclass(frozen=True)
+class EmbeddedDocument:
+    """A document ready to store: its chunks and their vectors (one row per span)."""
+
+    source: str
+    content_hash: str
+    metadata: dict[str, Any]
+    spans: tuple[ChunkSpan, ...]
+    vectors: Vectors
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    added: int = 0  # documents new to the collection
+    updated: int = 0  # documents that replaced a stored version
+    chunks_written: int = 0
 
 
 @dataclass(frozen=True)
 class ConsistencyReport:
+    """This process's cache against SQL."""
+
     sql_chunks: int
     vectors: int
     missing_vectors: int
     orphan_vectors: int
     keyword_index_stale: bool
     repaired: bool
+    change_id: int = 0  # the last SQL change the cache holds
+    sql_change_id: int = 0
+    chunks_without_vector: int = 0  # in SQL (written before revision 0004)
 
     @property
     def consistent(self) -> bool:
@@ -64,7 +88,7 @@ class SharedDatabase:
 
 
 class CollectionStore:
-    """One collection: its rows in SQL and its own vector and keyword indexes."""
+    """One collection: its rows in SQL and, once read, its local vector and keyword cache."""
 
     def __init__(
         self,
@@ -90,13 +114,42 @@ class CollectionStore:
             chunk_max_tokens=settings.chunking.max_tokens,
             chunk_overlap_tokens=settings.chunking.overlap_tokens,
         )
-        layout = IndexLayout(
+        self.layout = IndexLayout(
             exact_max_vectors=settings.indexing.exact_search_max_vectors,
             nprobe=settings.indexing.ivf_nprobe,
         )
-        self.vectors = FaissVectorIndex.open(self.index_dir, self.manifest, layout)
-        self._index_mtime = self.vectors.modified_time()
-        self.keywords = BM25KeywordIndex.open(self.index_dir / "keyword")
+        self._cache: CollectionCache | None = None
+        self._cache_lock = threading.Lock()
+
+    # Reading: the local cache, opened (loaded or built from SQL) on first use.
+
+    @property
+    def cache(self) -> CollectionCache:
+        if self._cache is None:
+            with self._cache_lock:
+                if self._cache is None:
+                    self._cache = CollectionCache.open(
+                        self.index_dir, self.manifest, self.layout, self.sessions,
+                        self.collection_id, self.embedder,
+                    )  # fmt: skip
+        return self._cache
+
+    @property
+    def vectors(self) -> FaissVectorIndex:
+        return self.cache.vectors
+
+    @property
+    def keywords(self) -> BM25KeywordIndex:
+        return self.cache.keywords
+
+    def refresh(self) -> int:
+        """Catch the cache up with SQL (if this process has one); returns the changes applied."""
+        return self._cache.catch_up() if self._cache is not None else 0
+
+    def flush(self) -> None:
+        """The cache complete and saved, keyword index included (end of an indexing run)."""
+        if self._cache is not None:
+            self._cache.flush()
 
     def stores(self, collection_names: Sequence[str] | None = None) -> list[CollectionStore]:
         """The stores a retriever searches: this one, if it is among ``collection_names``."""
@@ -107,81 +160,89 @@ class CollectionStore:
         with database.session_scope(self.sessions) as session:
             yield DocumentRepository(session, self.collection_id)
 
+    # Writing: SQL only, one transaction per call, the collection's writers serialized.
+
     @contextmanager
-    def writer_lock(self, wait_s: float = 0.0) -> Iterator[None]:
-        """One writer at a time per collection; a second one waits up to ``wait_s``, then fails."""
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + wait_s
-        with open(self.index_dir / ".writer.lock", "w") as handle:
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError as exc:
-                    if time.monotonic() >= deadline:
-                        raise RAGError(
-                            f"another indexer is writing to collection {self.collection!r} "
-                            f"({self.index_dir}); wait for it to finish"
-                        ) from exc
-                    time.sleep(0.5)
-            yield
+    def _writing(self) -> Iterator[DocumentRepository]:
+        with self.session() as repo:
+            if self.engine.dialect.name == "postgresql":
+                wait_ms = int(self.settings.api.job_lock_wait_s * 1000)
+                repo.session.execute(text(f"SET LOCAL lock_timeout = {wait_ms}"))
+            repo.lock_collection()
+            yield repo
+        self.refresh()  # this process reads what it wrote at once
 
-    def refresh_if_changed(self) -> bool:
-        """Reload the indexes if another process (the indexer) replaced them."""
-        self.keywords.reload()
-        mtime = self.vectors.modified_time()
-        if mtime is None or mtime == self._index_mtime:
-            return False
-        self.vectors.reload()
-        self._index_mtime = mtime
-        logger.info("reloaded the vector index: %d vectors", self.vectors.size)
-        return True
+    def stored_hashes(self, sources: Sequence[str]) -> dict[str, str]:
+        with self.session() as repo:
+            return repo.hashes_by_source(sources)
 
-    def save_vectors(self) -> None:
-        self.vectors.fit_layout()
-        self.vectors.save()
-        self._index_mtime = self.vectors.modified_time()
+    def write_documents(self, documents: Sequence[EmbeddedDocument]) -> WriteReport:
+        """Insert or replace the documents, their chunks and vectors, in one transaction."""
+        chunks = 0
+        with self._writing() as repo:
+            stored = repo.hashes_by_source([document.source for document in documents])
+            for document in documents:
+                _, new_ids, _ = repo.replace_document(
+                    document.source, document.content_hash, document.metadata,
+                    document.spans, document.vectors,
+                )  # fmt: skip
+                chunks += len(new_ids)
+        updated = sum(document.source in stored for document in documents)
+        return WriteReport(len(documents) - updated, updated, chunks)
+
+    def delete_sources(self, sources: Sequence[str]) -> int:
+        """Remove documents by source; returns how many existed."""
+        removed = 0
+        with self._writing() as repo:
+            for source in sources:
+                removed += repo.delete_source(source) is not None
+        return removed
+
+    def delete_documents(self, document_ids: Sequence[int]) -> int:
+        """Remove documents of this collection by id; returns how many existed."""
+        removed = 0
+        with self._writing() as repo:
+            for document_id in document_ids:
+                removed += repo.delete_document(document_id) is not None
+        return removed
+
+    def sources_under(self, roots: Sequence[str]) -> list[str]:
+        with self.session() as repo:
+            return repo.sources_under(roots)
+
+    # Consistency: ``rag check`` compares this process's cache with SQL.
 
     def check(self, repair: bool) -> ConsistencyReport:
+        cache = self.cache
+        cache.catch_up(rebuild_keywords=True)
         with self.session() as repo:
             sql_ids = repo.all_chunk_ids()
-        vector_ids = self.vectors.ids()
+            sql_change = repo.last_change()
+            without_vector = repo.count_chunks_without_vector()
+        vector_ids = cache.vectors.ids()
         missing = sorted(sql_ids - vector_ids)
         orphans = sorted(vector_ids - sql_ids)
-        keywords_stale = self.keywords.ids() != sql_ids
-        if repair and (missing or orphans):
+        keywords_stale = cache.keywords.ids() != sql_ids
+        broken = bool(missing or orphans or keywords_stale or without_vector)
+        if repair and broken:
             logger.warning(
-                "repairing the index: %d chunks without vectors, %d orphan vectors",
-                len(missing),
-                len(orphans),
-            )
-            self.vectors.remove(orphans)
-            self._embed_stored(missing)
-            self.save_vectors()
-        if repair and keywords_stale:
-            self.rebuild_keywords()
+                "rebuilding the cache of %s from SQL: %d chunks without vectors, %d orphan vectors, "
+                "keyword index %s, %d chunks without a vector in SQL",
+                self.collection, len(missing), len(orphans), "stale" if keywords_stale else "current",
+                without_vector,
+            )  # fmt: skip
+            cache.rebuild()
         return ConsistencyReport(
             sql_chunks=len(sql_ids),
             vectors=len(vector_ids),
             missing_vectors=len(missing),
             orphan_vectors=len(orphans),
             keyword_index_stale=keywords_stale,
-            repaired=repair and bool(missing or orphans or keywords_stale),
+            repaired=repair and broken,
+            change_id=cache.change_id,
+            sql_change_id=sql_change,
+            chunks_without_vector=without_vector,
         )
-
-    def rebuild_keywords(self) -> None:
-        with self.session() as repo:
-            self.keywords.build(repo.iter_chunk_texts())
-        self.keywords.save()
-        logger.info("keyword index rebuilt: %d chunks", self.keywords.size)
-
-    def _embed_stored(self, chunk_ids: list[int]) -> None:
-        for start in range(0, len(chunk_ids), _SQL_BATCH):
-            batch = chunk_ids[start : start + _SQL_BATCH]
-            with self.session() as repo:
-                texts = repo.chunk_texts(batch)
-            ids = [i for i in batch if i in texts]
-            self.vectors.add(ids, self.embedder.embed([texts[i] for i in ids]))
 
     def close(self) -> None:
         if self._owns_engine:

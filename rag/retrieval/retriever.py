@@ -84,8 +84,6 @@ class Retriever:
         stores = self.catalog.stores(collection_names)
         if not stores:
             return [], None
-        for store in stores:
-            store.refresh_if_changed()
         allowed = self._allowed(filters, stores) if filters else None
         depth = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
         hits, dense = self._search(stores, question, depth, mode or self.settings.mode, allowed)

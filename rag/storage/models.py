@@ -7,10 +7,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -86,8 +89,27 @@ class Chunk(Base):
     token_count: Mapped[int] = mapped_column(Integer)
     # What belongs to this chunk alone (a PDF page number); shown after the document's.
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    # The embedding (float32 little-endian bytes): SQL is the source of truth, the faiss index
+    # of each replica a cache of these. None only for chunks written before revision 0004.
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class ChunkChange(Base):
+    """One insertion or removal of a chunk, in commit order per collection: the log a
+    replica's cache follows (``id`` only grows; writers of a collection are serialized)."""
+
+    __tablename__ = "chunk_changes"
+    __table_args__ = (
+        Index("ix_chunk_changes_collection_id_id", "collection_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    chunk_id: Mapped[int] = mapped_column(Integer)
+    removed: Mapped[bool] = mapped_column(Boolean)
 
 
 class ApiKey(Base):

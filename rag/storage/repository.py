@@ -7,11 +7,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from rag.storage.models import Chunk, Collection, Document
+from rag.storage.models import Chunk, ChunkChange, Collection, Document
 from rag.types import ChunkSpan, RetrievedChunk
 
 
@@ -79,14 +81,29 @@ class DocumentRepository:
         )
         return {source: content_hash for source, content_hash in rows}
 
+    def lock_collection(self) -> None:
+        """Serialize this collection's writers until the transaction ends (PostgreSQL row lock;
+        SQLite serializes every writer anyway), so change ids grow in commit order."""
+        self.session.execute(
+            select(Collection.id).where(Collection.id == self._collection_id()).with_for_update()
+        )
+
     def replace_document(
-        self, source: str, content_hash: str, metadata: dict[str, Any], spans: Sequence[ChunkSpan]
+        self,
+        source: str,
+        content_hash: str,
+        metadata: dict[str, Any],
+        spans: Sequence[ChunkSpan],
+        vectors: npt.NDArray[np.float32] | None = None,
     ) -> tuple[Document, list[int], list[int]]:
-        """Insert or overwrite a document and its chunks.
+        """Insert or overwrite a document and its chunks (with their vectors, one row per span),
+        and log the chunks removed and added.
 
         Returns the document, the ids of the new chunks (in span order) and the
-        ids of the chunks it replaced, whose vectors the caller must remove.
+        ids of the chunks it replaced.
         """
+        if vectors is not None and len(vectors) != len(spans):
+            raise ValueError(f"{len(vectors)} vectors for {len(spans)} chunks of {source}")
         document = self.session.scalar(
             self._scoped(select(Document).where(Document.source == source))
         )
@@ -116,12 +133,16 @@ class DocumentRepository:
                 end_char=span.end_char,
                 token_count=span.token_count,
                 meta=span.metadata,
+                vector=None if vectors is None else vector_bytes(vectors[position]),
             )
-            for span in spans
+            for position, span in enumerate(spans)
         ]
         self.session.add_all(chunks)
         self.session.flush()
-        return document, [chunk.id for chunk in chunks], removed
+        added = [chunk.id for chunk in chunks]
+        self.log_changes(removed, removed=True)
+        self.log_changes(added, removed=False)
+        return document, added, removed
 
     def delete_document(self, document_id: int) -> list[int] | None:
         """Delete a document; returns its chunk ids, or None when it did not exist."""
@@ -132,9 +153,58 @@ class DocumentRepository:
             self.session.scalars(select(Chunk.id).where(Chunk.document_id == document_id))
         )
         self.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+        collection_id = document.collection_id
         self.session.delete(document)
         self.session.flush()
+        self.log_changes(chunk_ids, removed=True, collection_id=collection_id)
         return chunk_ids
+
+    def log_changes(self, chunk_ids: Sequence[int], removed: bool, collection_id: int | None = None) -> None:
+        if not chunk_ids:
+            return
+        collection = collection_id if collection_id is not None else self._collection_id()
+        self.session.execute(
+            insert(ChunkChange),
+            [{"collection_id": collection, "chunk_id": i, "removed": removed} for i in chunk_ids],
+        )
+
+    def changes_since(self, after: int, limit: int) -> list[tuple[int, int, bool]]:
+        """This collection's changes after change id ``after``: (change id, chunk id, removed)."""
+        rows = self.session.execute(
+            select(ChunkChange.id, ChunkChange.chunk_id, ChunkChange.removed)
+            .where(ChunkChange.collection_id == self._collection_id(), ChunkChange.id > after)
+            .order_by(ChunkChange.id)
+            .limit(limit)
+        )
+        return [(int(change), int(chunk), bool(removed)) for change, chunk, removed in rows]
+
+    def last_change(self) -> int:
+        query = select(func.max(ChunkChange.id)).where(
+            ChunkChange.collection_id == self._collection_id()
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def chunk_vectors(self, chunk_ids: Iterable[int]) -> dict[int, bytes | None]:
+        """Stored vectors of the chunks that still exist (None: written before vectors were kept)."""
+        ids = list(chunk_ids)
+        if not ids:
+            return {}
+        rows = self.session.execute(select(Chunk.id, Chunk.vector).where(Chunk.id.in_(ids)))
+        return {int(chunk_id): vector for chunk_id, vector in rows}
+
+    def iter_chunk_rows(self, batch_size: int = 2000) -> Iterator[tuple[int, str, bytes | None]]:
+        """Every chunk of the collection: id, text and stored vector, in id order."""
+        rows = self.session.execute(
+            self._scoped(_chunks_with_documents(Chunk.id, Chunk.text, Chunk.vector))
+            .order_by(Chunk.id)
+            .execution_options(yield_per=batch_size)
+        )
+        yield from ((int(i), text, vector) for i, text, vector in rows)
+
+    def set_vectors(self, vectors: dict[int, bytes]) -> None:
+        """Store vectors of existing chunks that had none (no change is logged: same chunks)."""
+        for chunk_id, vector in vectors.items():
+            self.session.execute(update(Chunk).where(Chunk.id == chunk_id).values(vector=vector))
 
     def delete_source(self, source: str) -> list[int] | None:
         document_id = self.session.scalar(
@@ -254,6 +324,10 @@ class DocumentRepository:
             query = query.where(Document.collection_id.in_(list(collection_ids)))
         return int(self.session.scalar(query) or 0)
 
+    def count_chunks_without_vector(self) -> int:
+        query = _chunks_with_documents(func.count(Chunk.id)).where(Chunk.vector.is_(None))
+        return int(self.session.scalar(self._scoped(query)) or 0)
+
     def count_chunks(self) -> int:
         return int(
             self.session.scalar(self._scoped(_chunks_with_documents(func.count(Chunk.id)))) or 0
@@ -275,3 +349,15 @@ def to_retrieved(stored: StoredChunk, score: float) -> RetrievedChunk:
         start_char=stored.start_char,
         end_char=stored.end_char,
     )
+
+
+def vector_bytes(vector: npt.NDArray[np.float32]) -> bytes:
+    """A vector as SQL stores it: float32, little-endian."""
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def vectors_from_bytes(rows: Sequence[bytes], dimension: int) -> npt.NDArray[np.float32]:
+    if not rows:
+        return np.zeros((0, dimension), dtype=np.float32)
+    joined = np.frombuffer(b"".join(rows), dtype="<f4").reshape(len(rows), dimension)
+    return joined.astype(np.float32, copy=False)
