@@ -67,6 +67,6 @@ def test_reads_at_most_depth_ahead_and_stopping_early_stops_the_producer(depth: 
 
     [thread] = producer
     assert thread.is_alive()  # blocked on the full queue, not finished
-    iterator.close()
+    iterator.close()  # type: ignore[attr-defined]  # a generator, typed as an Iterator
     assert not thread.is_alive()  # close() stopped and joined it
     assert len(produced) == ahead + 1  # and it took nothing more from the source
