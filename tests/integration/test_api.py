@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,11 +63,23 @@ def client(
     with fresh_database(request.param, folder) as database_url:
         settings = make_settings(folder / "data", database_url, llm=llm)
         store = CollectionStore(settings, embedder)
-        Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
+        report = Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
+        assert report.added and not report.failed
         admin_key = ApiKeyStore(store.sessions).create("tests", [], admin=True).key
         store.close()
         with TestClient(create_app(settings), headers={"Authorization": f"Bearer {admin_key}"}) as test_client:
+            test_client.corpus_documents = report.added  # type: ignore[attr-defined]
             yield test_client
+
+
+# The corpus the fixture indexed is read by every test and changed by none. A test that adds
+# or deletes documents does it in a collection of its own (`own_collection`), so no test's
+# expectation depends on which tests ran before it.
+CORPUS_COLLECTION = "default"
+
+
+def own_collection(purpose: str) -> str:
+    return f"{purpose}-{uuid.uuid4().hex[:8]}"
 
 
 def blocks_of(prompt: str) -> list[str]:
@@ -162,8 +175,9 @@ def test_limits_and_malformed_json(client: TestClient) -> None:
 
 
 def test_documents_listing_and_lookup(client: TestClient) -> None:
-    listing = client.get("/documents", params={"limit": 100}).json()
-    assert listing["total"] == 10
+    listing = client.get("/documents", params={"limit": 100, "collection": CORPUS_COLLECTION}).json()
+    assert listing["total"] == len(listing["documents"]) == client.corpus_documents  # type: ignore[attr-defined]
+    assert {d["collection"] for d in listing["documents"]} == {CORPUS_COLLECTION}
     volcano = next(d for d in listing["documents"] if d["source"].endswith("volcano.md"))
     assert volcano["metadata"]["author"] == "Hawaiian Volcano Observatory" and volcano["chunk_count"] >= 1
     assert client.get(f"/documents/{volcano['id']}").json()["source"] == volcano["source"]
@@ -229,9 +243,13 @@ def test_first_start_prints_an_admin_key_once(tmp_path: Path, caplog: pytest.Log
 def test_ask_with_metadata_filters_and_mode(client: TestClient) -> None:
     body = client.post(
         "/ask",
-        json={"question": "What did the rover find?", "top_k": 4, "mode": "dense", "filters": {"date": {"gte": "2024-01-01"}}},
-    ).json()
-    assert len(body["sources"]) == 4  # exactly the four documents dated 2024 or later
+        json={
+            "question": "What did the rover find?", "top_k": 10, "mode": "dense",
+            "filters": {"date": {"gte": "2024-01-01"}}, "collections": [CORPUS_COLLECTION],
+        },
+    ).json()  # fmt: skip
+    # Exactly the four documents of the corpus dated 2024 or later (one chunk each), though k is 10.
+    assert len(body["sources"]) == 4
     assert all(s["metadata"]["date"] >= "2024-01-01" for s in body["sources"])
     bad = client.post("/ask", json={"question": "q", "filters": {"date": {"after": "2024"}}})
     assert bad.status_code == 422 and "unknown operator" in bad.json()["error"]["message"]
@@ -242,16 +260,22 @@ def test_documents_indexed_while_serving_are_answered_without_restart(
     client: TestClient, embedder: SentenceTransformersEmbedder, tmp_path: Path
 ) -> None:
     settings = client.app.state.container.settings  # type: ignore[attr-defined]
-    note = tmp_path / "zebra.md"
+    collection = own_collection("census")
+    first, note = tmp_path / "lions.md", tmp_path / "zebra.md"
+    first.write_text("---\ntitle: Lion census\n---\nThe 2026 lion census counted 61 lions in the reserve.\n")
     note.write_text("---\ntitle: Zebra census\n---\nThe 2026 zebra census counted 4,812 Grevy's zebras in the reserve.\n")
-    writer = CollectionStore(settings, embedder)  # another process, as `rag index` would be
+    writer = CollectionStore(settings, embedder, collection=collection)  # another process, as `rag index` would be
     indexer = Indexer(writer, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens))
+    question = {"question": "How many Grevy's zebras did the census count?", "top_k": 2, "collections": [collection]}
     try:
+        assert indexer.index_paths([first]).added == 1
+        # The service opens the collection's indexes now: one source, no zebra yet.
+        before = client.post("/ask", json=question).json()
+        assert all(s["metadata"]["title"] == "Lion census" for s in before["sources"])
         assert indexer.index_paths([note]).added == 1
-        body = client.post("/ask", json={"question": "How many Grevy's zebras did the census count?", "top_k": 2}).json()
+        body = client.post("/ask", json=question).json()
         assert body["sources"][0]["metadata"]["title"] == "Zebra census"
     finally:
-        indexer.delete_sources([str(note.resolve())])
         writer.close()
 
 
@@ -273,14 +297,26 @@ def read_events(client: TestClient, path: str, payload: dict[str, object]) -> li
 
 
 def test_ask_streams_tokens_then_the_full_answer(client: TestClient) -> None:
-    question = "How often should a sourdough starter be fed?"
+    # The tiny model answers this one (to the sourdough question it writes nothing: a stream of
+    # no tokens, which compared equal to its empty answer and hid that nothing was streamed).
+    question = "How thick is the Aletsch glacier ice?"
     events = read_events(client, "/ask", {"question": question, "top_k": 2, "stream": True, "include_prompt": True})
     kinds = [kind for kind, _ in events]
     assert kinds[-1] == "done" and set(kinds[:-1]) <= {"token"}
     done = events[-1][1]
-    streamed = "".join(str(body["text"]) for kind, body in events if kind == "token")
-    assert streamed.strip() == done["raw_answer"]
-    assert any(str(s["metadata"]["source"]).endswith("bakery.html") for s in done["sources"])  # type: ignore[union-attr]
+    tokens = [str(body["text"]) for kind, body in events if kind == "token"]
+    # The answer came piece by piece as the model wrote it, not in one event at the end...
+    assert len([token for token in tokens if token.strip()]) > 1, (tokens, {k: done.get(k) for k in ("raw_answer", "abstention_reason", "timings_ms")})
+    # ...and the pieces are exactly the answer the `done` event then reports and attributes.
+    streamed = "".join(tokens)
+    assert streamed.strip() and streamed.strip() == done["raw_answer"]
+    answer = str(done["answer"])
+    assert done["raw_answer"].startswith(answer) or not answer  # type: ignore[union-attr]
+    source_chunks = {s["chunk_id"] for s in done["sources"]}  # type: ignore[union-attr]
+    assert {c["chunk_id"] for c in done["citations"]} <= source_chunks  # type: ignore[union-attr]
+    assert {s["chunk_id"] for s in done["supporting_sentences"]} <= source_chunks  # type: ignore[union-attr]
+    assert len(done["supporting_sentences"]) == (len(sentences(answer)) if answer else 0)  # type: ignore[arg-type]
+    assert any(str(s["metadata"]["source"]).endswith("glacier.txt") for s in done["sources"])  # type: ignore[union-attr]
     assert str(done["prompt"]).count("BEGININPUT\n") == len(done["sources"])  # type: ignore[arg-type]
     assert set(done["timings_ms"]) >= {"retrieve_ms", "generate_ms", "total_ms"}  # type: ignore[arg-type]
 
@@ -329,7 +365,7 @@ def test_answer_evaluation_through_the_pipeline(client: TestClient) -> None:
 
 
 def test_summarize_an_indexed_document(client: TestClient) -> None:
-    listing = client.get("/documents", params={"limit": 100}).json()
+    listing = client.get("/documents", params={"limit": 100, "collection": CORPUS_COLLECTION}).json()
     printing = next(d for d in listing["documents"] if d["source"].endswith("printing.md"))
     assert printing["chunk_count"] > 1  # rebuilt from several overlapping chunks
     with client.app.state.container.catalog.session() as repo:  # type: ignore[attr-defined]
@@ -381,10 +417,11 @@ def upload_text(client: TestClient, text: str, collection: str, **fields: str) -
 
 
 def test_upload_ask_and_delete_over_http(client: TestClient) -> None:
+    uploads = own_collection("uploads")
     job = upload_text(
         client,
         "The Lake Wobegon ferry crosses the lake in exactly 47 minutes and carries 212 passengers.",
-        "uploads",
+        uploads,
         metadata=json.dumps({"title": "Ferry timetable", "url": "https://example.org/ferry"}),
         source="ferry-note",
     )
@@ -392,21 +429,21 @@ def test_upload_ask_and_delete_over_http(client: TestClient) -> None:
     file_job = client.post(
         "/documents",
         files={"file": ("owls.md", b"---\ntitle: Owl survey\n---\nThe barn owl survey counted 93 nesting pairs.\n", "text/markdown")},
-        data={"collection": "uploads", "metadata": json.dumps({"author": "R. Finch"})},
+        data={"collection": uploads, "metadata": json.dumps({"author": "R. Finch"})},
     )
     assert wait_for_job(client, file_job.json()["id"])["status"] == "succeeded"
-    broken = client.post("/documents", files={"file": ("broken.pdf", b"%PDF-1.4 not really", "application/pdf")}, data={"collection": "uploads"})
+    broken = client.post("/documents", files={"file": ("broken.pdf", b"%PDF-1.4 not really", "application/pdf")}, data={"collection": uploads})
     failed = wait_for_job(client, broken.json()["id"])
     assert failed["status"] == "failed" and "broken.pdf" in str(failed["error"])
 
-    listing = client.get("/documents", params={"collection": "uploads"}).json()
+    listing = client.get("/documents", params={"collection": uploads}).json()
     by_source = {d["source"]: d for d in listing["documents"]}
     assert set(by_source) == {"ferry-note", "owls.md"} and listing["total"] == 2
     assert by_source["owls.md"]["metadata"]["author"] == "R. Finch"
     assert by_source["owls.md"]["metadata"]["title"] == "Owl survey"
-    assert by_source["owls.md"]["collection"] == "uploads"
+    assert by_source["owls.md"]["collection"] == uploads
 
-    body = client.post("/ask", json={"question": "How long does the ferry take to cross the lake?", "collections": ["uploads"], "top_k": 2}).json()
+    body = client.post("/ask", json={"question": "How long does the ferry take to cross the lake?", "collections": [uploads], "top_k": 2}).json()
     assert body["sources"][0]["metadata"]["title"] == "Ferry timetable"
     assert {s["document_id"] for s in body["sources"]} <= {d["id"] for d in listing["documents"]}
 
@@ -414,7 +451,7 @@ def test_upload_ask_and_delete_over_http(client: TestClient) -> None:
     again = upload_text(
         client,
         "The Lake Wobegon ferry crosses the lake in exactly 47 minutes and carries 212 passengers.",
-        "uploads",
+        uploads,
         metadata=json.dumps({"title": "Ferry timetable", "url": "https://example.org/ferry"}),
         source="ferry-note",
     )
@@ -424,7 +461,7 @@ def test_upload_ask_and_delete_over_http(client: TestClient) -> None:
     assert client.delete(f"/documents/{ferry_id}").status_code == 204
     assert client.get(f"/documents/{ferry_id}").status_code == 404
     assert client.delete(f"/documents/{ferry_id}").status_code == 404
-    after = client.post("/ask", json={"question": "How long does the ferry take to cross the lake?", "collections": ["uploads"], "top_k": 2}).json()
+    after = client.post("/ask", json={"question": "How long does the ferry take to cross the lake?", "collections": [uploads], "top_k": 2}).json()
     assert all(s["document_id"] != ferry_id for s in after["sources"])
 
 
@@ -442,10 +479,11 @@ def test_upload_requests_are_validated(client: TestClient) -> None:
 
 def test_api_keys_keep_collections_apart(client: TestClient) -> None:
     keys = client.app.state.container.keys  # type: ignore[attr-defined]
-    secret = upload_text(client, "Project Nightjar's launch code word is TANGERINE-77.", "team-b", source="nightjar")
+    team_a, team_b, team_zz = own_collection("team-a"), own_collection("team-b"), own_collection("team-zz")
+    secret = upload_text(client, "Project Nightjar's launch code word is TANGERINE-77.", team_b, source="nightjar")
     assert secret["status"] == "succeeded"
-    upload_text(client, "Team A's cafeteria serves lentil soup on Tuesdays.", "team-a", source="menu")
-    key_a = keys.create("team a", ["team-a"]).key
+    upload_text(client, "Team A's cafeteria serves lentil soup on Tuesdays.", team_a, source="menu")
+    key_a = keys.create("team a", [team_a]).key
     as_a = {"Authorization": f"Bearer {key_a}"}
 
     def ask_a(**payload: object) -> dict[str, object]:
@@ -457,14 +495,14 @@ def test_api_keys_keep_collections_apart(client: TestClient) -> None:
     assert own["status"] == 200
     assert all("TANGERINE" not in s["text"] for s in own["sources"])  # type: ignore[attr-defined]
     # A collection it may not see answers exactly like one that does not exist.
-    hidden = ask_a(question="code word?", collections=["team-b"])
-    missing = ask_a(question="code word?", collections=["team-zz"])
+    hidden = ask_a(question="code word?", collections=[team_b])
+    missing = ask_a(question="code word?", collections=[team_zz])
     assert hidden["status"] == missing["status"] == 404
-    assert hidden["error"]["message"].replace("team-b", "X") == missing["error"]["message"].replace("team-zz", "X")  # type: ignore[index]
+    assert hidden["error"]["message"].replace(team_b, "X") == missing["error"]["message"].replace(team_zz, "X")  # type: ignore[index]
 
     documents = client.get("/documents", headers=as_a).json()["documents"]
-    assert {d["collection"] for d in documents} == {"team-a"}
-    nightjar_id = next(d["id"] for d in client.get("/documents", params={"collection": "team-b"}).json()["documents"])
+    assert {d["collection"] for d in documents} == {team_a}
+    nightjar_id = next(d["id"] for d in client.get("/documents", params={"collection": team_b}).json()["documents"])
     for method, path in [("GET", f"/documents/{nightjar_id}"), ("DELETE", f"/documents/{nightjar_id}")]:
         seen = client.request(method, path, headers=as_a)
         absent = client.request(method, "/documents/987654", headers=as_a)
@@ -472,9 +510,9 @@ def test_api_keys_keep_collections_apart(client: TestClient) -> None:
         assert seen.json()["error"]["message"].replace(str(nightjar_id), "N") == absent.json()["error"]["message"].replace("987654", "N")
     assert client.get(f"/jobs/{secret['id']}", headers=as_a).status_code == 404
     assert client.post("/summarize", json={"document_id": nightjar_id}, headers=as_a).status_code == 404
-    assert client.get("/documents", params={"collection": "team-b"}, headers=as_a).status_code == 404
-    assert [c["name"] for c in client.get("/collections", headers=as_a).json()["collections"]] == ["team-a"]
-    assert client.post("/documents", data={"text": "x", "collection": "team-b"}, headers=as_a).status_code == 404
+    assert client.get("/documents", params={"collection": team_b}, headers=as_a).status_code == 404
+    assert [c["name"] for c in client.get("/collections", headers=as_a).json()["collections"]] == [team_a]
+    assert client.post("/documents", data={"text": "x", "collection": team_b}, headers=as_a).status_code == 404
     assert client.get("/metrics", headers=as_a).status_code == 403
 
     # No key, a wrong key and a revoked key get 401; /health needs none.
@@ -558,7 +596,8 @@ def test_out_of_range_ids_and_nul_characters_are_refused_not_500(client: TestCli
 
 @embedded_only
 def test_service_recovers_when_the_model_server_returns(client: TestClient) -> None:
-    """Late in the module: it kills the SQLite app's embedded vLLM and waits for the watchdog."""
+    """It kills the SQLite app's embedded vLLM and waits for the watchdog to bring it back; it
+    ends only once the service answers again, so the tests after it, in any order, find it up."""
     container = client.app.state.container  # type: ignore[attr-defined]
     process = container.embedded._process
     process.kill()
@@ -607,3 +646,4 @@ def test_each_answer_reports_its_stages_and_reuses_passage_sentences(client: Tes
     text = client.get("/metrics").text
     for stage in ("filter", "dense_search", "keyword_search", "prompt", "attribute"):
         assert re.search(rf'rag_stage_duration_seconds_count{{stage="{stage}"}} [1-9]', text), stage
+
