@@ -51,7 +51,9 @@ embedded_only = pytest.mark.parametrize("client", [EMBEDDED_BACKEND], indirect=T
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def client(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformersEmbedder
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: SentenceTransformersEmbedder,
 ) -> Iterator[TestClient]:
     """The service on each database in turn: on SQLite with its own embedded vLLM, as `make run`
     starts it; on PostgreSQL with the shared model server (one vLLM start less)."""
@@ -63,11 +65,16 @@ def client(
     with fresh_database(request.param, folder) as database_url:
         settings = make_settings(folder / "data", database_url, llm=llm)
         store = CollectionStore(settings, embedder)
-        report = Indexer(store, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens)).index_paths([CORPUS_DIR])
+        report = Indexer(
+            store,
+            TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens),
+        ).index_paths([CORPUS_DIR])
         assert report.added and not report.failed
         admin_key = ApiKeyStore(store.sessions).create("tests", [], admin=True).key
         store.close()
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {admin_key}"}) as test_client:
+        with TestClient(
+            create_app(settings), headers={"Authorization": f"Bearer {admin_key}"}
+        ) as test_client:
             test_client.corpus_documents = report.added  # type: ignore[attr-defined]
             yield test_client
 
@@ -83,7 +90,11 @@ def own_collection(purpose: str) -> str:
 
 
 def blocks_of(prompt: str) -> list[str]:
-    return re.findall(r"^BEGININPUT\nBEGINCONTEXT\n(?:[^\n]+: [^\n]*\n)*ENDCONTEXT\n.*?\nENDINPUT$", prompt, re.M | re.S)
+    return re.findall(
+        r"^BEGININPUT\nBEGINCONTEXT\n(?:[^\n]+: [^\n]*\n)*ENDCONTEXT\n.*?\nENDINPUT$",
+        prompt,
+        re.M | re.S,
+    )
 
 
 def test_health_reports_every_component_ready(client: TestClient) -> None:
@@ -95,12 +106,16 @@ def test_health_reports_every_component_ready(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(("question", "expected_source"), QUESTIONS.items())
-def test_ask_returns_the_document_and_a_well_formed_prompt(client: TestClient, question: str, expected_source: str) -> None:
+def test_ask_returns_the_document_and_a_well_formed_prompt(
+    client: TestClient, question: str, expected_source: str
+) -> None:
     response = client.post("/ask", json={"question": question, "top_k": 4, "include_prompt": True})
     assert response.status_code == 200, response.text
     body = response.json()
     sources = body["sources"]
-    assert any(s["metadata"]["source"].endswith(expected_source) for s in sources), [s["metadata"]["source"] for s in sources]
+    assert any(s["metadata"]["source"].endswith(expected_source) for s in sources), [
+        s["metadata"]["source"] for s in sources
+    ]
 
     prompt = body["prompt"]
     assert len(blocks_of(prompt)) == len(sources) == prompt.count("BEGININPUT\n")
@@ -114,13 +129,17 @@ def test_ask_returns_the_document_and_a_well_formed_prompt(client: TestClient, q
     source_chunks = {s["chunk_id"] for s in sources}
     assert {c["chunk_id"] for c in body["citations"]} <= source_chunks
     assert {s["chunk_id"] for s in body["supporting_sentences"]} <= source_chunks
-    assert len(body["supporting_sentences"]) == (len(sentences(body["answer"])) if body["answer"] else 0)
+    assert len(body["supporting_sentences"]) == (
+        len(sentences(body["answer"])) if body["answer"] else 0
+    )
     assert body["raw_answer"].startswith(body["answer"]) or not body["answer"]
     assert set(body["timings_ms"]) >= {"retrieve_ms", "generate_ms", "total_ms"}
 
 
 def test_ask_metadata_of_sources(client: TestClient) -> None:
-    body = client.post("/ask", json={"question": "Kilauea sulfur dioxide emissions", "top_k": 1}).json()
+    body = client.post(
+        "/ask", json={"question": "Kilauea sulfur dioxide emissions", "top_k": 1}
+    ).json()
     [source] = body["sources"]
     assert source["metadata"]["title"] == "Kilauea eruption report"
     assert source["metadata"]["url"] == "https://volcano.example.org/kilauea-2023"
@@ -158,7 +177,9 @@ def test_summarize_text_longer_than_the_context(client: TestClient) -> None:
         ({"question": "ok", "unknown": 1}, "unknown"),
     ],
 )
-def test_invalid_ask_requests_get_422_with_a_message(client: TestClient, payload: dict[str, object], field: str) -> None:
+def test_invalid_ask_requests_get_422_with_a_message(
+    client: TestClient, payload: dict[str, object], field: str
+) -> None:
     response = client.post("/ask", json=payload)
     assert response.status_code == 422
     error = response.json()["error"]
@@ -175,11 +196,16 @@ def test_limits_and_malformed_json(client: TestClient) -> None:
 
 
 def test_documents_listing_and_lookup(client: TestClient) -> None:
-    listing = client.get("/documents", params={"limit": 100, "collection": CORPUS_COLLECTION}).json()
+    listing = client.get(
+        "/documents", params={"limit": 100, "collection": CORPUS_COLLECTION}
+    ).json()
     assert listing["total"] == len(listing["documents"]) == client.corpus_documents  # type: ignore[attr-defined]
     assert {d["collection"] for d in listing["documents"]} == {CORPUS_COLLECTION}
     volcano = next(d for d in listing["documents"] if d["source"].endswith("volcano.md"))
-    assert volcano["metadata"]["author"] == "Hawaiian Volcano Observatory" and volcano["chunk_count"] >= 1
+    assert (
+        volcano["metadata"]["author"] == "Hawaiian Volcano Observatory"
+        and volcano["chunk_count"] >= 1
+    )
     assert client.get(f"/documents/{volcano['id']}").json()["source"] == volcano["source"]
     missing = client.get("/documents/999999")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
@@ -187,9 +213,13 @@ def test_documents_listing_and_lookup(client: TestClient) -> None:
 
 def test_openapi_documents_the_endpoints_and_the_error_shape(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
-    assert {"/ask", "/summarize", "/health", "/documents", "/documents/{document_id}"} <= set(schema["paths"])
+    assert {"/ask", "/summarize", "/health", "/documents", "/documents/{document_id}"} <= set(
+        schema["paths"]
+    )
     ask_responses = schema["paths"]["/ask"]["post"]["responses"]
-    assert ask_responses["503"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    assert ask_responses["503"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorResponse"
+    )
 
 
 def test_dead_model_server_gives_a_fast_503(tmp_path: Path) -> None:
@@ -221,24 +251,44 @@ def test_nothing_indexed_means_no_model_call_and_not_answerable(tmp_path: Path) 
     )
     with TestClient(create_app(settings)) as empty:
         body = empty.post("/ask", json={"question": "anything?"}).json()
-        assert body["answerable"] is False and body["sources"] == [] and "no indexed chunk" in body["abstention_reason"]
+        assert (
+            body["answerable"] is False
+            and body["sources"] == []
+            and "no indexed chunk" in body["abstention_reason"]
+        )
 
 
-
-def test_first_start_prints_an_admin_key_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_first_start_prints_an_admin_key_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = make_settings(
-        tmp_path / "data", llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0}
+        tmp_path / "data",
+        llm={"base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "none", "max_retries": 0},
     )
-    with caplog.at_level("WARNING", logger="api.container"), TestClient(create_app(settings)) as first:
+    with (
+        caplog.at_level("WARNING", logger="api.container"),
+        TestClient(create_app(settings)) as first,
+    ):
         printed = re.search(r"\b(rag_[A-Za-z0-9_\-]{40,})\b", caplog.text)
         assert printed, caplog.text
         assert first.get("/documents").status_code == 401  # keys are required from the start
-        assert first.get("/documents", headers={"Authorization": f"Bearer {printed.group(1)}"}).status_code == 200
-        assert first.get("/health").status_code == 503  # no key needed (the model server is down here)
+        assert (
+            first.get(
+                "/documents", headers={"Authorization": f"Bearer {printed.group(1)}"}
+            ).status_code
+            == 200
+        )
+        assert (
+            first.get("/health").status_code == 503
+        )  # no key needed (the model server is down here)
     caplog.clear()
-    with caplog.at_level("WARNING", logger="api.container"), TestClient(create_app(settings)) as second:
+    with (
+        caplog.at_level("WARNING", logger="api.container"),
+        TestClient(create_app(settings)) as second,
+    ):
         assert "rag_" not in caplog.text  # a key exists now: none is made or shown again
         assert [k.name for k in second.app.state.container.keys.list()] == ["first-admin"]  # type: ignore[attr-defined]
+
 
 def test_ask_with_metadata_filters_and_mode(client: TestClient) -> None:
     body = client.post(
@@ -262,11 +312,24 @@ def test_documents_indexed_while_serving_are_answered_without_restart(
     settings = client.app.state.container.settings  # type: ignore[attr-defined]
     collection = own_collection("census")
     first, note = tmp_path / "lions.md", tmp_path / "zebra.md"
-    first.write_text("---\ntitle: Lion census\n---\nThe 2026 lion census counted 61 lions in the reserve.\n")
-    note.write_text("---\ntitle: Zebra census\n---\nThe 2026 zebra census counted 4,812 Grevy's zebras in the reserve.\n")
-    writer = CollectionStore(settings, embedder, collection=collection)  # another process, as `rag index` would be
-    indexer = Indexer(writer, TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens))
-    question = {"question": "How many Grevy's zebras did the census count?", "top_k": 2, "collections": [collection]}
+    first.write_text(
+        "---\ntitle: Lion census\n---\nThe 2026 lion census counted 61 lions in the reserve.\n"
+    )
+    note.write_text(
+        "---\ntitle: Zebra census\n---\nThe 2026 zebra census counted 4,812 Grevy's zebras in the reserve.\n"
+    )
+    writer = CollectionStore(
+        settings, embedder, collection=collection
+    )  # another process, as `rag index` would be
+    indexer = Indexer(
+        writer,
+        TokenChunker(embedder, settings.chunking.max_tokens, settings.chunking.overlap_tokens),
+    )
+    question = {
+        "question": "How many Grevy's zebras did the census count?",
+        "top_k": 2,
+        "collections": [collection],
+    }
     try:
         assert indexer.index_paths([first]).added == 1
         # The service opens the collection's indexes now: one source, no zebra yet.
@@ -279,7 +342,9 @@ def test_documents_indexed_while_serving_are_answered_without_restart(
         writer.close()
 
 
-def read_events(client: TestClient, path: str, payload: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
+def read_events(
+    client: TestClient, path: str, payload: dict[str, object]
+) -> list[tuple[str, dict[str, object]]]:
     """A plain SSE reader: `event:` and `data:` lines, events separated by a blank line."""
     events, event, data = [], None, []
     with client.stream("POST", path, json=payload) as response:
@@ -300,13 +365,18 @@ def test_ask_streams_tokens_then_the_full_answer(client: TestClient) -> None:
     # The tiny model answers this one (to the sourdough question it writes nothing: a stream of
     # no tokens, which compared equal to its empty answer and hid that nothing was streamed).
     question = "How thick is the Aletsch glacier ice?"
-    events = read_events(client, "/ask", {"question": question, "top_k": 2, "stream": True, "include_prompt": True})
+    events = read_events(
+        client, "/ask", {"question": question, "top_k": 2, "stream": True, "include_prompt": True}
+    )
     kinds = [kind for kind, _ in events]
     assert kinds[-1] == "done" and set(kinds[:-1]) <= {"token"}
     done = events[-1][1]
     tokens = [str(body["text"]) for kind, body in events if kind == "token"]
     # The answer came piece by piece as the model wrote it, not in one event at the end...
-    assert len([token for token in tokens if token.strip()]) > 1, (tokens, {k: done.get(k) for k in ("raw_answer", "abstention_reason", "timings_ms")})
+    assert len([token for token in tokens if token.strip()]) > 1, (
+        tokens,
+        {k: done.get(k) for k in ("raw_answer", "abstention_reason", "timings_ms")},
+    )
     # ...and the pieces are exactly the answer the `done` event then reports and attributes.
     streamed = "".join(tokens)
     assert streamed.strip() and streamed.strip() == done["raw_answer"]
@@ -323,24 +393,43 @@ def test_ask_streams_tokens_then_the_full_answer(client: TestClient) -> None:
 
 @embedded_only
 def test_summarize_streams(client: TestClient) -> None:
-    events = read_events(client, "/summarize", {"text": (CORPUS_DIR / "glacier.txt").read_text(), "words": 25, "stream": True})
+    events = read_events(
+        client,
+        "/summarize",
+        {"text": (CORPUS_DIR / "glacier.txt").read_text(), "words": 25, "stream": True},
+    )
     assert events[-1][0] == "done" and events[-1][1]["summary"]
-    assert "".join(str(b["text"]) for k, b in events if k == "token").strip() == events[-1][1]["summary"]
+    assert (
+        "".join(str(b["text"]) for k, b in events if k == "token").strip()
+        == events[-1][1]["summary"]
+    )
 
 
 def test_off_topic_question_abstains_without_calling_the_model(client: TestClient) -> None:
-    body = client.post("/ask", json={"question": "Which football club won the 1999 Champions League final?"}).json()
+    body = client.post(
+        "/ask", json={"question": "Which football club won the 1999 Champions League final?"}
+    ).json()
     assert body["answerable"] is False and body["sources"] == [] and body["raw_answer"] == ""
-    assert "nothing relevant enough" in body["abstention_reason"] and "generate_ms" not in body["timings_ms"]
+    assert (
+        "nothing relevant enough" in body["abstention_reason"]
+        and "generate_ms" not in body["timings_ms"]
+    )
 
 
 def test_several_questions_in_one_request(client: TestClient) -> None:
-    questions = ["How thick is the Aletsch glacier ice at Konkordiaplatz?", "Who decoded the honeybee waggle dance?"]
-    response = client.post("/ask", json={"questions": questions, "top_k": 2, "include_prompt": True})
+    questions = [
+        "How thick is the Aletsch glacier ice at Konkordiaplatz?",
+        "Who decoded the honeybee waggle dance?",
+    ]
+    response = client.post(
+        "/ask", json={"questions": questions, "top_k": 2, "include_prompt": True}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     prompt = body["prompt"]
-    assert prompt.count("BEGININSTRUCTION") == 1 and f"1. {questions[0]}\n2. {questions[1]}" in prompt
+    assert (
+        prompt.count("BEGININSTRUCTION") == 1 and f"1. {questions[0]}\n2. {questions[1]}" in prompt
+    )
     names = {s["metadata"]["source"].rsplit("/", 1)[-1] for s in body["sources"]}
     assert {"glacier.txt", "honeybees.md"} <= names  # chunks were retrieved for each question
     assert [a["question"] for a in body["answers"]] == questions
@@ -353,7 +442,11 @@ def test_answer_evaluation_through_the_pipeline(client: TestClient) -> None:
 
     glacier = str((CORPUS_DIR / "glacier.txt").resolve())
     questions = [
-        SquadQuestion("How thick is the Aletsch glacier ice at Konkordiaplatz?", glacier, ["900 metres", "up to 900 metres"]),
+        SquadQuestion(
+            "How thick is the Aletsch glacier ice at Konkordiaplatz?",
+            glacier,
+            ["900 metres", "up to 900 metres"],
+        ),
         SquadQuestion("Which football club won the 1999 Champions League final?", "none", []),
     ]
     answers = client.app.state.container.answers  # type: ignore[attr-defined]
@@ -365,7 +458,9 @@ def test_answer_evaluation_through_the_pipeline(client: TestClient) -> None:
 
 
 def test_summarize_an_indexed_document(client: TestClient) -> None:
-    listing = client.get("/documents", params={"limit": 100, "collection": CORPUS_COLLECTION}).json()
+    listing = client.get(
+        "/documents", params={"limit": 100, "collection": CORPUS_COLLECTION}
+    ).json()
     printing = next(d for d in listing["documents"] if d["source"].endswith("printing.md"))
     assert printing["chunk_count"] > 1  # rebuilt from several overlapping chunks
     with client.app.state.container.catalog.session() as repo:  # type: ignore[attr-defined]
@@ -376,7 +471,9 @@ def test_summarize_an_indexed_document(client: TestClient) -> None:
     assert response.status_code == 200 and response.json()["summary"]
     assert client.post("/summarize", json={"document_id": 999999}).status_code == 404
     both = client.post("/summarize", json={"text": "x", "document_id": printing["id"]})
-    assert both.status_code == 422 and "either text or document_id" in both.json()["error"]["message"]
+    assert (
+        both.status_code == 422 and "either text or document_id" in both.json()["error"]["message"]
+    )
 
 
 @embedded_only
@@ -388,7 +485,14 @@ def test_raw_completion_mode_generates_and_streams(client: TestClient) -> None:
     async def run() -> tuple[int, int, str, str]:
         llm = OpenAICompatibleLLM(base_url, None, mode="completion")
         generation = await llm.generate("What colour is the sky?", "You are helpful.", 16, 0.0)
-        streamed = "".join([token async for token in llm.stream("What colour is the sky?", "You are helpful.", 16, 0.0)])
+        streamed = "".join(
+            [
+                token
+                async for token in llm.stream(
+                    "What colour is the sky?", "You are helpful.", 16, 0.0
+                )
+            ]
+        )
         await llm.close()
         return generation.prompt_tokens, generation.completion_tokens, generation.text, streamed
 
@@ -425,14 +529,28 @@ def test_upload_ask_and_delete_over_http(client: TestClient) -> None:
         metadata=json.dumps({"title": "Ferry timetable", "url": "https://example.org/ferry"}),
         source="ferry-note",
     )
-    assert job["status"] == "succeeded" and job["report"]["added"] == 1 and job["report"]["chunks_embedded"] == 1  # type: ignore[index]
+    assert (
+        job["status"] == "succeeded"
+        and job["report"]["added"] == 1
+        and job["report"]["chunks_embedded"] == 1
+    )  # type: ignore[index]
     file_job = client.post(
         "/documents",
-        files={"file": ("owls.md", b"---\ntitle: Owl survey\n---\nThe barn owl survey counted 93 nesting pairs.\n", "text/markdown")},
+        files={
+            "file": (
+                "owls.md",
+                b"---\ntitle: Owl survey\n---\nThe barn owl survey counted 93 nesting pairs.\n",
+                "text/markdown",
+            )
+        },
         data={"collection": uploads, "metadata": json.dumps({"author": "R. Finch"})},
     )
     assert wait_for_job(client, file_job.json()["id"])["status"] == "succeeded"
-    broken = client.post("/documents", files={"file": ("broken.pdf", b"%PDF-1.4 not really", "application/pdf")}, data={"collection": uploads})
+    broken = client.post(
+        "/documents",
+        files={"file": ("broken.pdf", b"%PDF-1.4 not really", "application/pdf")},
+        data={"collection": uploads},
+    )
     failed = wait_for_job(client, broken.json()["id"])
     assert failed["status"] == "failed" and "broken.pdf" in str(failed["error"])
 
@@ -443,7 +561,14 @@ def test_upload_ask_and_delete_over_http(client: TestClient) -> None:
     assert by_source["owls.md"]["metadata"]["title"] == "Owl survey"
     assert by_source["owls.md"]["collection"] == uploads
 
-    body = client.post("/ask", json={"question": "How long does the ferry take to cross the lake?", "collections": [uploads], "top_k": 2}).json()
+    body = client.post(
+        "/ask",
+        json={
+            "question": "How long does the ferry take to cross the lake?",
+            "collections": [uploads],
+            "top_k": 2,
+        },
+    ).json()
     assert body["sources"][0]["metadata"]["title"] == "Ferry timetable"
     assert {s["document_id"] for s in body["sources"]} <= {d["id"] for d in listing["documents"]}
 
@@ -461,17 +586,32 @@ def test_upload_ask_and_delete_over_http(client: TestClient) -> None:
     assert client.delete(f"/documents/{ferry_id}").status_code == 204
     assert client.get(f"/documents/{ferry_id}").status_code == 404
     assert client.delete(f"/documents/{ferry_id}").status_code == 404
-    after = client.post("/ask", json={"question": "How long does the ferry take to cross the lake?", "collections": [uploads], "top_k": 2}).json()
+    after = client.post(
+        "/ask",
+        json={
+            "question": "How long does the ferry take to cross the lake?",
+            "collections": [uploads],
+            "top_k": 2,
+        },
+    ).json()
     assert all(s["document_id"] != ferry_id for s in after["sources"])
 
 
 def test_upload_requests_are_validated(client: TestClient) -> None:
     neither = client.post("/documents", data={"collection": "uploads"})
-    assert neither.status_code == 422 and "either a file or a text" in neither.json()["error"]["message"]
+    assert (
+        neither.status_code == 422
+        and "either a file or a text" in neither.json()["error"]["message"]
+    )
     bad_meta = client.post("/documents", data={"text": "hello", "metadata": "[1, 2]"})
     assert bad_meta.status_code == 422 and "JSON object" in bad_meta.json()["error"]["message"]
-    bad_type = client.post("/documents", files={"file": ("tool.exe", b"MZ", "application/octet-stream")})
-    assert bad_type.status_code == 422 and "unsupported file type" in bad_type.json()["error"]["message"]
+    bad_type = client.post(
+        "/documents", files={"file": ("tool.exe", b"MZ", "application/octet-stream")}
+    )
+    assert (
+        bad_type.status_code == 422
+        and "unsupported file type" in bad_type.json()["error"]["message"]
+    )
     bad_name = client.post("/documents", data={"text": "hello", "collection": "../etc"})
     assert bad_name.status_code == 422
     assert client.get("/jobs/not-a-job").status_code == 404
@@ -479,8 +619,14 @@ def test_upload_requests_are_validated(client: TestClient) -> None:
 
 def test_api_keys_keep_collections_apart(client: TestClient) -> None:
     keys = client.app.state.container.keys  # type: ignore[attr-defined]
-    team_a, team_b, team_zz = own_collection("team-a"), own_collection("team-b"), own_collection("team-zz")
-    secret = upload_text(client, "Project Nightjar's launch code word is TANGERINE-77.", team_b, source="nightjar")
+    team_a, team_b, team_zz = (
+        own_collection("team-a"),
+        own_collection("team-b"),
+        own_collection("team-zz"),
+    )
+    secret = upload_text(
+        client, "Project Nightjar's launch code word is TANGERINE-77.", team_b, source="nightjar"
+    )
     assert secret["status"] == "succeeded"
     upload_text(client, "Team A's cafeteria serves lentil soup on Tuesdays.", team_a, source="menu")
     key_a = keys.create("team a", [team_a]).key
@@ -498,21 +644,40 @@ def test_api_keys_keep_collections_apart(client: TestClient) -> None:
     hidden = ask_a(question="code word?", collections=[team_b])
     missing = ask_a(question="code word?", collections=[team_zz])
     assert hidden["status"] == missing["status"] == 404
-    assert hidden["error"]["message"].replace(team_b, "X") == missing["error"]["message"].replace(team_zz, "X")  # type: ignore[index]
+    assert hidden["error"]["message"].replace(team_b, "X") == missing["error"]["message"].replace(
+        team_zz, "X"
+    )  # type: ignore[index]
 
     documents = client.get("/documents", headers=as_a).json()["documents"]
     assert {d["collection"] for d in documents} == {team_a}
-    nightjar_id = next(d["id"] for d in client.get("/documents", params={"collection": team_b}).json()["documents"])
-    for method, path in [("GET", f"/documents/{nightjar_id}"), ("DELETE", f"/documents/{nightjar_id}")]:
+    nightjar_id = next(
+        d["id"] for d in client.get("/documents", params={"collection": team_b}).json()["documents"]
+    )
+    for method, path in [
+        ("GET", f"/documents/{nightjar_id}"),
+        ("DELETE", f"/documents/{nightjar_id}"),
+    ]:
         seen = client.request(method, path, headers=as_a)
         absent = client.request(method, "/documents/987654", headers=as_a)
         assert seen.status_code == absent.status_code == 404
-        assert seen.json()["error"]["message"].replace(str(nightjar_id), "N") == absent.json()["error"]["message"].replace("987654", "N")
+        assert seen.json()["error"]["message"].replace(str(nightjar_id), "N") == absent.json()[
+            "error"
+        ]["message"].replace("987654", "N")
     assert client.get(f"/jobs/{secret['id']}", headers=as_a).status_code == 404
-    assert client.post("/summarize", json={"document_id": nightjar_id}, headers=as_a).status_code == 404
+    assert (
+        client.post("/summarize", json={"document_id": nightjar_id}, headers=as_a).status_code
+        == 404
+    )
     assert client.get("/documents", params={"collection": team_b}, headers=as_a).status_code == 404
-    assert [c["name"] for c in client.get("/collections", headers=as_a).json()["collections"]] == [team_a]
-    assert client.post("/documents", data={"text": "x", "collection": team_b}, headers=as_a).status_code == 404
+    assert [c["name"] for c in client.get("/collections", headers=as_a).json()["collections"]] == [
+        team_a
+    ]
+    assert (
+        client.post(
+            "/documents", data={"text": "x", "collection": team_b}, headers=as_a
+        ).status_code
+        == 404
+    )
     assert client.get("/metrics", headers=as_a).status_code == 403
 
     # No key, a wrong key and a revoked key get 401; /health needs none.
@@ -528,7 +693,11 @@ def test_api_keys_keep_collections_apart(client: TestClient) -> None:
 
 
 def test_metrics_and_request_ids(client: TestClient) -> None:
-    asked = client.post("/ask", json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2}, headers={"X-Request-ID": "trace-123"})
+    asked = client.post(
+        "/ask",
+        json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2},
+        headers={"X-Request-ID": "trace-123"},
+    )
     assert asked.status_code == 200 and asked.headers["x-request-id"] == "trace-123"
     assert len(client.get("/documents").headers["x-request-id"]) == 32
     metrics = client.get("/metrics")
@@ -539,13 +708,17 @@ def test_metrics_and_request_ids(client: TestClient) -> None:
     assert re.search(r'rag_llm_tokens_total{kind="prompt"} [1-9]', text)
     assert re.search(r'rag_llm_tokens_total{kind="completion"} [1-9]', text)
     assert re.search(r'rag_index_vectors{collection="default"} [1-9]', text)
-    assert re.search(r'rag_http_requests_total{method="POST",route="/ask",status="200"} [1-9]', text)
+    assert re.search(
+        r'rag_http_requests_total{method="POST",route="/ask",status="200"} [1-9]', text
+    )
 
 
 def test_upload_size_and_request_time_limits(tmp_path: Path) -> None:
     import socket
 
-    hanging = socket.socket()  # accepts connections (backlog) and never answers: a stuck model server
+    hanging = (
+        socket.socket()
+    )  # accepts connections (backlog) and never answers: a stuck model server
     hanging.bind(("127.0.0.1", 0))
     hanging.listen(8)
     port = hanging.getsockname()[1]
@@ -556,10 +729,17 @@ def test_upload_size_and_request_time_limits(tmp_path: Path) -> None:
     )
     try:
         with TestClient(create_app(settings)) as limited:
-            too_big = limited.post("/documents", files={"file": ("big.txt", b"x" * 5000, "text/plain")})
-            assert too_big.status_code == 413 and too_big.json()["error"]["type"] == "payload_too_large"
+            too_big = limited.post(
+                "/documents", files={"file": ("big.txt", b"x" * 5000, "text/plain")}
+            )
+            assert (
+                too_big.status_code == 413
+                and too_big.json()["error"]["type"] == "payload_too_large"
+            )
             started = time.monotonic()
-            stuck = limited.post("/summarize", json={"text": "Summarize this sentence about nothing in particular."})
+            stuck = limited.post(
+                "/summarize", json={"text": "Summarize this sentence about nothing in particular."}
+            )
             assert stuck.status_code == 504 and stuck.json()["error"]["type"] == "timeout"
             assert time.monotonic() - started < 10
     finally:
@@ -568,16 +748,28 @@ def test_upload_size_and_request_time_limits(tmp_path: Path) -> None:
 
 def test_adjacent_chunks_are_sent_as_one_block(client: TestClient) -> None:
     body = client.post(
-        "/ask", json={"question": "Gutenberg Bible movable type printing history", "top_k": 12, "include_prompt": True, "mode": "dense"}
+        "/ask",
+        json={
+            "question": "Gutenberg Bible movable type printing history",
+            "top_k": 12,
+            "include_prompt": True,
+            "mode": "dense",
+        },
     ).json()
     merged = [s for s in body["sources"] if len(s["chunk_ids"]) > 1]
     assert merged, [s["chunk_ids"] for s in body["sources"]]
-    assert len(blocks_of(body["prompt"])) == len(body["sources"]) == body["prompt"].count("BEGININPUT\n")
+    assert (
+        len(blocks_of(body["prompt"]))
+        == len(body["sources"])
+        == body["prompt"].count("BEGININPUT\n")
+    )
     for source in merged:
         assert source["chunk_id"] == source["chunk_ids"][0]
         assert source["text"].strip() in body["prompt"]
     all_ids = [i for s in body["sources"] for i in s["chunk_ids"]] + body["omitted_chunk_ids"]
-    assert len(all_ids) == len(set(all_ids)) >= 10  # each retrieved chunk sent once, or listed as left out
+    assert (
+        len(all_ids) == len(set(all_ids)) >= 10
+    )  # each retrieved chunk sent once, or listed as left out
 
 
 def test_out_of_range_ids_and_nul_characters_are_refused_not_500(client: TestClient) -> None:
@@ -586,10 +778,17 @@ def test_out_of_range_ids_and_nul_characters_are_refused_not_500(client: TestCli
     assert client.get(f"/documents/{huge}").status_code == 422
     assert client.delete(f"/documents/{huge}").status_code == 422
     assert client.post("/summarize", json={"document_id": huge}).status_code == 422
-    assert client.post("/ask", json={"question": "q", "filters": {"year": {"gt": 10**30}}}).status_code == 200
+    assert (
+        client.post("/ask", json={"question": "q", "filters": {"year": {"gt": 10**30}}}).status_code
+        == 200
+    )
     nul_filter = client.post("/ask", json={"question": "q", "filters": {"author": "a\u0000b"}})
     assert nul_filter.status_code == 422 and "NUL" in nul_filter.json()["error"]["message"]
-    for fields in ({"text": "x", "source": "a\x00b"}, {"text": "a\x00b"}, {"text": "x", "metadata": '{"t": "a\\u0000b"}'}):
+    for fields in (
+        {"text": "x", "source": "a\x00b"},
+        {"text": "a\x00b"},
+        {"text": "x", "metadata": '{"t": "a\\u0000b"}'},
+    ):
         refused = client.post("/documents", data=fields)
         assert refused.status_code == 422 and "NUL" in refused.json()["error"]["message"], fields
 
@@ -603,19 +802,23 @@ def test_service_recovers_when_the_model_server_returns(client: TestClient) -> N
     process.kill()
     process.wait()
     started = time.monotonic()
-    down = client.post("/ask", json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2})
+    down = client.post(
+        "/ask", json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2}
+    )
     assert down.status_code == 503 and time.monotonic() - started < 10
     assert down.headers["retry-after"].isdigit()
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        back = client.post("/ask", json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2})
+        back = client.post(
+            "/ask", json={"question": "How thick is the Aletsch glacier ice?", "top_k": 2}
+        )
         if back.status_code == 200:
             break
         assert back.status_code == 503
         time.sleep(2)
-    assert back.status_code == 200 and back.json()["sources"], "the service did not recover by itself"
-
-
+    assert back.status_code == 200 and back.json()["sources"], (
+        "the service did not recover by itself"
+    )
 
 
 def test_start_up_warmed_what_the_first_question_would_pay(client: TestClient) -> None:
@@ -625,19 +828,37 @@ def test_start_up_warmed_what_the_first_question_would_pay(client: TestClient) -
     report = container.warm_up_report
     assert report is not None and report.llm_ready
     assert report.collection_names == ("default",)
-    assert {"encoder", "indexes", "search", "filter", "tokenizer", "llm", "total"} <= set(report.stages_ms)
-    assert container.answers.llm._context_length is not None  # asked at start-up, not by the first /ask
+    assert {"encoder", "indexes", "search", "filter", "tokenizer", "llm", "total"} <= set(
+        report.stages_ms
+    )
+    assert (
+        container.answers.llm._context_length is not None
+    )  # asked at start-up, not by the first /ask
     store = container.catalog.stores(["default"])[0]
     assert store.vectors.size and store.keywords.size
 
 
 def test_each_answer_reports_its_stages_and_reuses_passage_sentences(client: TestClient) -> None:
-    question = {"question": "How high were the lava fountains when Kilauea erupted in 2023?", "top_k": 2, "filters": {"source": {"ne": ""}}}
+    question = {
+        "question": "How high were the lava fountains when Kilauea erupted in 2023?",
+        "top_k": 2,
+        "filters": {"source": {"ne": ""}},
+    }
     first = client.post("/ask", json=question)
     assert first.status_code == 200, first.text
-    assert first.json()["supporting_sentences"], first.json()["answer"]  # an answer with sentences to attribute
+    assert first.json()["supporting_sentences"], first.json()[
+        "answer"
+    ]  # an answer with sentences to attribute
     timings = first.json()["timings_ms"]
-    assert {"embed_ms", "filter_ms", "dense_search_ms", "keyword_search_ms", "search_ms", "prompt_ms", "attribute_ms"} <= set(timings)
+    assert {
+        "embed_ms",
+        "filter_ms",
+        "dense_search_ms",
+        "keyword_search_ms",
+        "search_ms",
+        "prompt_ms",
+        "attribute_ms",
+    } <= set(timings)
     cache = client.app.state.container.answers.sentence_cache  # type: ignore[attr-defined]
     hits = cache.hits
     again = client.post("/ask", json=question).json()
@@ -646,4 +867,3 @@ def test_each_answer_reports_its_stages_and_reuses_passage_sentences(client: Tes
     text = client.get("/metrics").text
     for stage in ("filter", "dense_search", "keyword_search", "prompt", "attribute"):
         assert re.search(rf'rag_stage_duration_seconds_count{{stage="{stage}"}} [1-9]', text), stage
-
