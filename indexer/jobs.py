@@ -74,9 +74,7 @@ def _info(job: IngestionJob) -> JobInfo:
 
 
 class IngestionJobs:
-    def __init__(
-        self, catalog: CollectionCatalog, uploads_dir: Path, max_attempts: int
-    ) -> None:
+    def __init__(self, catalog: CollectionCatalog, uploads_dir: Path, max_attempts: int) -> None:
         self.catalog = catalog
         self.sessions = catalog.shared.sessions
         self.uploads_dir = uploads_dir
@@ -174,7 +172,9 @@ class IngestionJobs:
             Indexer(store).index_documents(documents, report)
         finally:
             store.close()
-        self.catalog.refresh([job.collection])  # answerable here at once; replicas follow
+        self.catalog.refresh(
+            [job.collection], rebuild_keywords=True
+        )  # here at once; replicas follow
         return report
 
     def _claim(self, job_id: str) -> bool:

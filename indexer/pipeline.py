@@ -312,8 +312,11 @@ class Indexer:
             spans = prepared.spans[document.source]
             documents.append(
                 EmbeddedDocument(
-                    document.source, prepared.hashes[document.source], document.metadata,
-                    tuple(spans), vectors[offset : offset + len(spans)],
+                    document.source,
+                    prepared.hashes[document.source],
+                    document.metadata,
+                    tuple(spans),
+                    vectors[offset : offset + len(spans)],
                 )  # fmt: skip
             )
             offset += len(spans)

@@ -88,7 +88,9 @@ async def delete_document(
                 raise NotFoundError(f"document {document_id} does not exist")
         finally:
             store.close()
-        container.catalog.refresh([collection])  # gone here at once; replicas follow
+        container.catalog.refresh(
+            [collection], rebuild_keywords=True
+        )  # here at once; replicas follow
 
     await anyio.to_thread.run_sync(delete)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,9 @@ SQL becomes the source of truth for vectors too: each chunk keeps its embedding
 (float32, little-endian bytes; pgvector is not assumed), and every insertion or
 removal of a chunk is one row of ``chunk_changes`` with an increasing id, so a
 replica's faiss/BM25 cache can catch up from any point. Existing chunks get
-their vectors when a cache is next built (embedded once, written back).
+their vectors when a cache is next built (embedded once, written back). A collection
+records how its vectors and chunks were made (``index_manifest``), so that every replica,
+whatever its local files, refuses settings that would mix two kinds in one collection.
 
 Revision ID: 0004
 Revises: 0003
@@ -27,6 +29,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("chunks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("vector", sa.LargeBinary(), nullable=True))
+    with op.batch_alter_table("collections", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("index_manifest", sa.JSON(), nullable=True))
     op.create_table(
         "chunk_changes",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -50,5 +54,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_chunk_changes_collection_id_id"), table_name="chunk_changes")
     op.drop_table("chunk_changes")
+    with op.batch_alter_table("collections", schema=None) as batch_op:
+        batch_op.drop_column("index_manifest")
     with op.batch_alter_table("chunks", schema=None) as batch_op:
         batch_op.drop_column("vector")

@@ -102,7 +102,9 @@ class CollectionCache:
             vectors = FaissVectorIndex.open(self.directory, self._manifest, self._layout)
             keywords = BM25KeywordIndex.open(self.directory / "keyword")
         except Exception as exc:  # any unreadable file: the cache is rebuilt, never fatal
-            logger.warning("the index cache in %s cannot be used (%s); rebuilding it", self.directory, exc)
+            logger.warning(
+                "the index cache in %s cannot be used (%s); rebuilding it", self.directory, exc
+            )
             return False
         with database.session_scope(self._sessions) as session:
             last = self._repository(session).last_change()
@@ -150,7 +152,9 @@ class CollectionCache:
             self.directory.name, vectors.size, time.perf_counter() - started,
         )  # fmt: skip
 
-    def _add_rows(self, vectors: FaissVectorIndex, rows: list[tuple[int, str, bytes | None]]) -> None:
+    def _add_rows(
+        self, vectors: FaissVectorIndex, rows: list[tuple[int, str, bytes | None]]
+    ) -> None:
         stored = {chunk_id: vector for chunk_id, _, vector in rows if vector is not None}
         missing = {chunk_id: text for chunk_id, text, vector in rows if vector is None}
         stored.update(self._embed_and_store(missing))
@@ -163,7 +167,9 @@ class CollectionCache:
             return {}
         ids = list(texts)
         embedded = self._embedder.embed([texts[i] for i in ids])
-        found = {chunk_id: vector_bytes(vector) for chunk_id, vector in zip(ids, embedded, strict=True)}
+        found = {
+            chunk_id: vector_bytes(vector) for chunk_id, vector in zip(ids, embedded, strict=True)
+        }
         with database.session_scope(self._sessions) as session:
             self._repository(session).set_vectors(found)
         logger.info("embedded %d chunks that had no vector in SQL", len(found))
@@ -184,15 +190,21 @@ class CollectionCache:
                     latest: dict[int, bool] = {}
                     for _, chunk_id, removed in changes:
                         latest[chunk_id] = removed
-                    stored = repository.chunk_vectors(i for i, removed in latest.items() if not removed)
+                    stored = repository.chunk_vectors(
+                        i for i, removed in latest.items() if not removed
+                    )
                 texts = {i: "" for i, vector in stored.items() if vector is None}
                 if texts:
                     with database.session_scope(self._sessions) as session:
                         texts = self._repository(session).chunk_texts(texts)
-                present = {i: v for i, v in stored.items() if v is not None} | self._embed_and_store(texts)
+                present = {
+                    i: v for i, v in stored.items() if v is not None
+                } | self._embed_and_store(texts)
                 self.vectors.remove(list(latest))  # idempotent: an added chunk may be there already
                 ids = list(present)
-                self.vectors.add(ids, vectors_from_bytes([present[i] for i in ids], self._manifest.dimension))
+                self.vectors.add(
+                    ids, vectors_from_bytes([present[i] for i in ids], self._manifest.dimension)
+                )
                 self.change_id = changes[-1][0]
                 applied += len(changes)
                 self._keywords_stale_since = self._keywords_stale_since or time.monotonic()
@@ -203,7 +215,9 @@ class CollectionCache:
                 or time.monotonic() - self._keywords_stale_since > KEYWORDS_MAX_STALE_S
             ):
                 self._rebuild_keywords()
-            if self._unsaved and (applied == 0 or time.monotonic() - self._last_save > SAVE_INTERVAL_S):
+            if self._unsaved and (
+                applied == 0 or time.monotonic() - self._last_save > SAVE_INTERVAL_S
+            ):
                 self.save()
         return applied
 

@@ -73,11 +73,17 @@ class CollectionCatalog:
     def vector_count(self) -> int:
         return sum(store.vectors.size for store in self.stores())
 
-    def refresh(self, collection_names: Sequence[str] | None = None) -> int:
+    def refresh(
+        self, collection_names: Sequence[str] | None = None, rebuild_keywords: bool = False
+    ) -> int:
         """Catch the open reading stores up with SQL now; returns the changes applied."""
         with self._lock:
-            stores = [s for name, s in self._readers.items() if collection_names is None or name in collection_names]
-        return sum(store.refresh() for store in stores)
+            stores = [
+                s
+                for name, s in self._readers.items()
+                if collection_names is None or name in collection_names
+            ]
+        return sum(store.refresh(rebuild_keywords) for store in stores)
 
     def follow(self, interval_s: float) -> None:
         """Poll SQL's change log for every open reading store, in a thread, until ``close``."""

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rag.collections.cache import CollectionCache
 from rag.collections.names import DEFAULT_COLLECTION, validate_collection_name
 from rag.config import Settings
+from rag.embedding.embedder import model_identity
 from rag.indexes.keyword import BM25KeywordIndex
 from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest
 from rag.protocols import Embedder, Vectors
@@ -108,8 +109,11 @@ class CollectionStore:
         with database.session_scope(self.sessions) as session:
             self.collection_id = ensure_collection(session, self.collection)
         self.index_dir = settings.index_dir / self.collection
+        # The model, not the backend: torch, ONNX and OpenVINO vectors of one model agree
+        # within the encoder contract's floors (tests/integration/test_encoder_contract.py), so a
+        # GPU indexer in torch and CPU replicas in OpenVINO share one collection.
         self.manifest = IndexManifest(
-            embedder=embedder.identity,
+            embedder=model_identity(settings.embedding.model_path),
             dimension=embedder.dimension,
             chunk_max_tokens=settings.chunking.max_tokens,
             chunk_overlap_tokens=settings.chunking.overlap_tokens,
@@ -118,8 +122,19 @@ class CollectionStore:
             exact_max_vectors=settings.indexing.exact_search_max_vectors,
             nprobe=settings.indexing.ivf_nprobe,
         )
+        self._check_manifest()
         self._cache: CollectionCache | None = None
         self._cache_lock = threading.Lock()
+
+    def _check_manifest(self) -> None:
+        """Refuse settings that would mix two kinds of vectors or chunks in this collection."""
+        with self.session() as repo:
+            repo.record_index_manifest(asdict(self.manifest))
+            stored = repo.index_manifest()
+        if stored is not None:
+            self.manifest.check_compatible(
+                IndexManifest(**stored), f"collection {self.collection!r}"
+            )
 
     # Reading: the local cache, opened (loaded or built from SQL) on first use.
 
@@ -142,9 +157,10 @@ class CollectionStore:
     def keywords(self) -> BM25KeywordIndex:
         return self.cache.keywords
 
-    def refresh(self) -> int:
-        """Catch the cache up with SQL (if this process has one); returns the changes applied."""
-        return self._cache.catch_up() if self._cache is not None else 0
+    def refresh(self, rebuild_keywords: bool = False) -> int:
+        """Catch the cache up with SQL (if this process has one); returns the changes applied.
+        The keyword index follows at once with ``rebuild_keywords``, else once writers pause."""
+        return self._cache.catch_up(rebuild_keywords) if self._cache is not None else 0
 
     def flush(self) -> None:
         """The cache complete and saved, keyword index included (end of an indexing run)."""
@@ -170,7 +186,7 @@ class CollectionStore:
                 repo.session.execute(text(f"SET LOCAL lock_timeout = {wait_ms}"))
             repo.lock_collection()
             yield repo
-        self.refresh()  # this process reads what it wrote at once
+        self.refresh(rebuild_keywords=True)  # this process reads what it wrote at once
 
     def stored_hashes(self, sources: Sequence[str]) -> dict[str, str]:
         with self.session() as repo:

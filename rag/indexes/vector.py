@@ -40,7 +40,7 @@ class IndexManifest:
     metric: str = "inner_product"
     format_version: int = FORMAT_VERSION
 
-    def check_compatible(self, stored: IndexManifest, where: Path) -> None:
+    def check_compatible(self, stored: IndexManifest, where: Path | str) -> None:
         if stored == self:
             return
         differences = {

@@ -81,6 +81,19 @@ class DocumentRepository:
         )
         return {source: content_hash for source, content_hash in rows}
 
+    def index_manifest(self) -> dict[str, Any] | None:
+        return self.session.scalar(
+            select(Collection.index_manifest).where(Collection.id == self._collection_id())
+        )
+
+    def record_index_manifest(self, manifest: dict[str, Any]) -> None:
+        """Set the collection's manifest if none is set yet (the first opener wins)."""
+        self.session.execute(
+            update(Collection)
+            .where(Collection.id == self._collection_id(), Collection.index_manifest.is_(None))
+            .values(index_manifest=manifest)
+        )
+
     def lock_collection(self) -> None:
         """Serialize this collection's writers until the transaction ends (PostgreSQL row lock;
         SQLite serializes every writer anyway), so change ids grow in commit order."""
@@ -159,7 +172,9 @@ class DocumentRepository:
         self.log_changes(chunk_ids, removed=True, collection_id=collection_id)
         return chunk_ids
 
-    def log_changes(self, chunk_ids: Sequence[int], removed: bool, collection_id: int | None = None) -> None:
+    def log_changes(
+        self, chunk_ids: Sequence[int], removed: bool, collection_id: int | None = None
+    ) -> None:
         if not chunk_ids:
             return
         collection = collection_id if collection_id is not None else self._collection_id()

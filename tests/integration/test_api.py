@@ -335,7 +335,13 @@ def test_documents_indexed_while_serving_are_answered_without_restart(
         # The service opens the collection's indexes now: one source, no zebra yet.
         before = client.post("/ask", json=question).json()
         assert all(s["metadata"]["title"] == "Lion census" for s in before["sources"])
+        [served] = client.app.state.container.catalog.stores([collection])  # type: ignore[attr-defined]
+        chunks_before = served.vectors.size
         assert indexer.index_paths([note]).added == 1
+        # The service's cache follows SQL's change log (RAG_INDEXING__FOLLOW_INTERVAL_S, 1 s).
+        deadline = time.monotonic() + 10
+        while served.vectors.size == chunks_before and time.monotonic() < deadline:
+            time.sleep(0.2)
         body = client.post("/ask", json=question).json()
         assert body["sources"][0]["metadata"]["title"] == "Zebra census"
     finally:

@@ -1,11 +1,14 @@
-"""Indexing real files into SQL + faiss, on SQLite and PostgreSQL."""
+"""Indexing real files into SQL (vectors included) and the caches that follow it, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -15,6 +18,7 @@ from rag.config import Settings
 from rag.embedding.embedder import SentenceTransformersEmbedder
 from rag.errors import IndexMismatchError
 from rag.retrieval.retriever import Retriever
+from rag.storage.models import Chunk
 from rag.text.chunking import TokenChunker
 from rag.types import SourceDocument
 from tests.conftest import MODELS_DIR
@@ -112,30 +116,111 @@ def test_bad_files_are_reported_and_the_rest_indexed(
     assert report.added == CORPUS_DOCUMENTS
 
 
-def test_crash_between_sql_commit_and_index_save_is_repaired(
+def test_a_damaged_cache_is_reported_and_rebuilt_from_sql(
     settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
 ) -> None:
     indexer = make_indexer(settings, embedder)
     indexer.index_paths([corpus])
-    # Simulate a crash: SQL has chunks the saved faiss file lacks, and faiss holds an orphan.
+    # A cache that lost vectors and holds an orphan (a crash, a folder copied from elsewhere).
     lost = sorted(indexer.store.vectors.ids())[:3]
     indexer.store.vectors.remove(lost)
     indexer.store.vectors.add([999_999], embedder.embed(["orphan"]))
-    indexer.store.save_vectors()
+    indexer.store.cache.save()
     store = CollectionStore(settings, embedder)
     report = store.check(repair=False)
     assert (report.missing_vectors, report.orphan_vectors, report.consistent) == (3, 1, False)
     assert store.check(repair=True).repaired
     assert store.check(repair=False).consistent
-    assert store.vectors.ids() >= set(lost)
+    assert store.vectors.ids() >= set(lost) and 999_999 not in store.vectors.ids()
 
 
-def test_index_made_with_other_chunking_is_refused(
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "behind"])
+def test_a_lost_or_corrupt_cache_is_rebuilt_never_fatal(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path, damage: str
+) -> None:
+    indexer = make_indexer(settings, embedder)
+    indexer.index_paths([corpus])
+    indexer.store.cache.save()  # a reader's cache, saved
+    with indexer.store.session() as repo:
+        expected = repo.all_chunk_ids()
+    cache_dir = indexer.store.index_dir
+    if damage == "deleted":
+        shutil.rmtree(cache_dir)
+    elif damage == "garbage":
+        (cache_dir / "vectors.faiss").write_bytes(b"not a faiss index")
+    else:  # a saved cache from before the last changes: caught up from the change log
+        Indexer(CollectionStore(settings, embedder)).delete_sources(
+            [str((corpus / "glacier.txt").resolve())]
+        )
+        with indexer.store.session() as repo:
+            assert (
+                repo.last_change()
+                > json.loads((cache_dir / "follow.json").read_text())["change_id"]
+            )
+            expected = repo.all_chunk_ids()
+    reader = CollectionStore(settings, embedder)
+    assert reader.vectors.ids() == expected == reader.keywords.ids()
+    assert reader.check(repair=False).consistent
+
+
+def test_the_indexer_writes_sql_only_and_readers_follow_the_change_log(
     settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
 ) -> None:
+    reader = CollectionStore(settings, embedder)
+    assert reader.vectors.size == 0  # this reader's cache exists, empty
+    writer = make_indexer(settings, embedder)  # another process, as `rag index` would be
+    writer.index_paths([corpus])
+    assert writer.store._cache is None  # it never built a cache: SQL only
+    with writer.store.session() as repo:
+        stored = repo.all_chunk_ids()
+        vectors = repo.chunk_vectors(stored)
+    assert stored and all(
+        vector is not None and len(vector) == 4 * embedder.dimension for vector in vectors.values()
+    )
+    assert reader.vectors.size == 0  # until it catches up
+    assert reader.refresh() > 0 and reader.vectors.ids() == stored
+    writer.delete_sources([str((corpus / "glacier.txt").resolve())])
+    assert reader.refresh() > 0
+    with writer.store.session() as repo:
+        assert reader.vectors.ids() == repo.all_chunk_ids() < stored
+    reader.flush()
+    assert reader.keywords.ids() == reader.vectors.ids()
+
+
+def test_chunks_stored_without_vectors_are_embedded_once_and_written_back(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
+    """Chunks written before SQL kept vectors (revision 0004) get them from the first cache."""
+    writer = make_indexer(settings, embedder)
+    writer.index_paths([corpus / "glacier.txt"])
+    with writer.store.session() as repo:
+        ids = repo.all_chunk_ids()
+        originals = repo.chunk_vectors(ids)
+        repo.session.execute(update(Chunk).where(Chunk.id.in_(ids)).values(vector=None))
+    with writer.store.session() as repo:
+        assert repo.count_chunks_without_vector() == len(ids)
+    reader = CollectionStore(settings, embedder)
+    assert reader.vectors.ids() == ids  # building its cache embedded them and wrote them back
+    with reader.session() as repo:
+        restored = repo.chunk_vectors(ids)
+    assert set(restored) == ids and all(restored[i] is not None for i in ids)
+    for i in ids:  # the same model's vectors, within float error
+        before = np.frombuffer(originals[i] or b"", dtype="<f4")
+        after = np.frombuffer(restored[i] or b"", dtype="<f4")
+        assert float(before @ after) > 0.9999
+    assert reader.check(repair=False).consistent
+
+
+def test_a_collection_made_with_other_chunking_is_refused(
+    settings: Settings, embedder: SentenceTransformersEmbedder, corpus: Path
+) -> None:
+    """The collection's manifest lives in SQL: every replica refuses, whatever its own files."""
     make_indexer(settings, embedder).index_paths([corpus / "glacier.txt"])
     other = settings.model_copy(
-        update={"chunking": settings.chunking.model_copy(update={"max_tokens": 100})}
+        update={
+            "chunking": settings.chunking.model_copy(update={"max_tokens": 100}),
+            "data_dir": settings.data_dir / "another-replica",
+        }
     )
     with pytest.raises(IndexMismatchError, match="chunk_max_tokens"):
         CollectionStore(other, embedder)
