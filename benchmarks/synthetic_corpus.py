@@ -2,8 +2,9 @@
 
 Embedding 100,000 chunks would take the encoder minutes on two cores and tells nothing about
 the answer path, so the rows are inserted with SQLAlchemy Core and the indexes are filled
-directly: random unit vectors for faiss, and for BM25 either real text (``rebuild_keywords``,
-the service's own path) or a score matrix built from Zipf-distributed term ids, the shape
+directly: random unit vectors (in SQL with the change log, so the service builds its cache
+from them as it would from the indexer's rows), and for BM25 either real text (the service's own
+build) or a score matrix built from Zipf-distributed term ids, the shape
 bm25s builds (at a million chunks tokenizing text alone would take minutes).
 """
 
@@ -18,7 +19,8 @@ import numpy as np
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from rag.storage.models import Chunk, Document
+from rag.storage.models import Chunk, ChunkChange, Document
+from rag.storage.repository import vector_bytes
 
 CHUNKS_PER_DOCUMENT = 10
 VOCABULARY = 50_000
@@ -49,9 +51,15 @@ def document_metadata(number: int) -> dict[str, object]:
 
 
 def insert_chunks(
-    session: Session, collection_id: int, count: int, texts: Iterator[str] | None = None
+    session: Session,
+    collection_id: int,
+    count: int,
+    texts: Iterator[str] | None = None,
+    dimension: int | None = None,
 ) -> list[int]:
-    """``count`` chunks in documents of ten; returns their ids in order (= faiss ids)."""
+    """``count`` chunks in documents of ten; returns their ids in order (= faiss ids). With
+    ``dimension``, each chunk gets a random unit vector in SQL and a row of the change log,
+    as the indexer writes them, so a service builds its cache from SQL as it would."""
     documents = (count + CHUNKS_PER_DOCUMENT - 1) // CHUNKS_PER_DOCUMENT
     first = int(
         session.execute(
@@ -71,9 +79,19 @@ def insert_chunks(
              "text": next(texts) if texts else f"synthetic chunk {n}", "start_char": 0, "end_char": 1, "token_count": 1}
             for n in range(start, min(count, start + _ROWS_PER_INSERT))
         ]  # fmt: skip
-        chunk_ids += session.scalars(
+        if dimension is not None:
+            vectors = unit_vectors(len(rows), dimension, seed=start)
+            for row, vector in zip(rows, vectors, strict=True):
+                row["vector"] = vector_bytes(vector)
+        ids = session.scalars(
             insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows
         ).all()
+        if dimension is not None:
+            session.execute(
+                insert(ChunkChange),
+                [{"collection_id": collection_id, "chunk_id": i, "removed": False} for i in ids],
+            )
+        chunk_ids += ids
     return chunk_ids
 
 

@@ -115,20 +115,27 @@ class IngestionJobs:
             return _info(job) if job else None
 
     def pending(self) -> list[str]:
-        """Jobs to run: queued ones, and running ones a dead process left behind (call at start)."""
+        """Jobs to run at start: this replica's queued ones, and its running ones that a dead
+        process left behind. A job belongs to the replica whose data dir holds its upload;
+        replicas share no volume, so another replica's jobs are never claimed (or requeued)
+        here: they wait for their own replica to come back."""
         with database.session_scope(self.sessions) as session:
-            session.execute(
-                update(IngestionJob)
-                .where(IngestionJob.status == RUNNING)
-                .values(status=QUEUED, stage="requeued")
-            )
-            return list(
-                session.scalars(
-                    select(IngestionJob.id)
-                    .where(IngestionJob.status == QUEUED)
-                    .order_by(IngestionJob.created_at)
+            rows = session.execute(
+                select(IngestionJob.id, IngestionJob.status)
+                .where(IngestionJob.status.in_([QUEUED, RUNNING]))
+                .order_by(IngestionJob.created_at)
+            ).all()
+            mine = [job_id for job_id, _ in rows if (self.uploads_dir / job_id).is_dir()]
+            interrupted = [
+                job_id for job_id, status in rows if status == RUNNING and job_id in mine
+            ]
+            if interrupted:
+                session.execute(
+                    update(IngestionJob)
+                    .where(IngestionJob.id.in_(interrupted), IngestionJob.status == RUNNING)
+                    .values(status=QUEUED, stage="requeued")
                 )
-            )
+            return mine
 
     def run(self, job_id: str) -> JobInfo | None:
         """Run one job to its end; returns None when another worker claimed it first."""

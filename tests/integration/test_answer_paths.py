@@ -85,10 +85,10 @@ def open_service(
                 llm={"base_url": fake_model.base_url, "tokenizer": str(tokenizer), **llm},
                 api={"auth": "off", "warm_up": False},  # no warm-up call: the fake records only the test's calls
             )  # fmt: skip
-            if not settings.index_dir.exists():
-                store = CollectionStore(settings, embedder)
-                assert Indexer(store).index_paths([folder]).added == len(DOCUMENTS)
-                store.close()
+            store = CollectionStore(settings, embedder)  # a second start finds them indexed
+            report = Indexer(store).index_paths([folder])
+            assert report.added + report.unchanged == len(DOCUMENTS)
+            store.close()
             return stack.enter_context(TestClient(create_app(settings)))
 
         yield start

@@ -36,7 +36,15 @@ def test_docker_compose_config_validates() -> None:
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
     services = resolved["services"]
-    assert set(services) == {"api", "vllm", "postgres"}
+    assert set(services) == {"api", "vllm", "postgres", "ray-head", "ray-worker"}
+    # Replicas share only PostgreSQL: no named volume holds the API's data dir.
+    mounts = [mount(v) for v in services["api"].get("volumes", [])]
+    assert (None, "/data") in mounts, mounts  # an anonymous volume: one per replica
+    assert not any(target == "/data" and source for source, target in mounts)
+    assert services["ray-worker"]["command"][:2] == ["ray", "start"]
+    assert (
+        services["ray-head"]["image"] == services["api"]["image"] == services["ray-worker"]["image"]
+    )
     assert services["api"]["environment"]["RAG_LLM_BASE_URL"] == "http://vllm:8000/v1"
     assert services["api"]["environment"]["RAG_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert {name: dep["condition"] for name, dep in services["api"]["depends_on"].items()} == {
@@ -46,6 +54,14 @@ def test_docker_compose_config_validates() -> None:
     assert all("healthcheck" in services[name] for name in ("vllm", "postgres"))
     assert "--model=jondurbin/bagel-8x7b-v0.2" in services["vllm"]["command"]
     assert "--tensor-parallel-size=2" in services["vllm"]["command"]
+
+
+def mount(volume: str | dict[str, str]) -> tuple[str | None, str]:
+    """(source, target) of a compose volume in its short (docker-compose 1) or long form."""
+    if isinstance(volume, dict):
+        return volume.get("source") or None, volume["target"]
+    parts = volume.split(":")
+    return (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
 def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
