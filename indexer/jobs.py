@@ -179,9 +179,6 @@ class IngestionJobs:
             Indexer(store).index_documents(documents, report)
         finally:
             store.close()
-        self.catalog.refresh(
-            [job.collection], rebuild_keywords=True
-        )  # here at once; replicas follow
         return report
 
     def _claim(self, job_id: str) -> bool:

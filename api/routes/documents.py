@@ -88,9 +88,6 @@ async def delete_document(
                 raise NotFoundError(f"document {document_id} does not exist")
         finally:
             store.close()
-        container.catalog.refresh(
-            [collection], rebuild_keywords=True
-        )  # here at once; replicas follow
 
     await anyio.to_thread.run_sync(delete)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -62,7 +62,15 @@ class CollectionCatalog:
 
     def writable_store(self, collection: str) -> CollectionStore:
         """A store of its own for changing one collection (created if new); close it after."""
-        return self._open(validate_collection_name(collection))
+        name = validate_collection_name(collection)
+        return CollectionStore(
+            self.settings, self.embedder, collection=name, shared=self.shared,
+            on_write=lambda: self._refresh_after_write(name),
+        )  # fmt: skip
+
+    def _refresh_after_write(self, name: str) -> None:
+        """A writer in this process: its collection's reading store sees the write at once."""
+        self.refresh([name], rebuild_keywords=True)
 
     @contextmanager
     def session(self) -> Iterator[DocumentRepository]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -98,8 +98,11 @@ class CollectionStore:
         migrate: bool = True,
         collection: str = DEFAULT_COLLECTION,
         shared: SharedDatabase | None = None,
+        on_write: Callable[[], None] | None = None,
     ) -> None:
+        """``on_write`` runs after each committed write (the catalog refreshes its readers)."""
         self.settings = settings
+        self._on_write = on_write
         self.embedder = embedder
         self.collection = validate_collection_name(collection)
         self._owns_engine = shared is None
@@ -187,6 +190,8 @@ class CollectionStore:
             repo.lock_collection()
             yield repo
         self.refresh(rebuild_keywords=True)  # this process reads what it wrote at once
+        if self._on_write is not None:
+            self._on_write()
 
     def stored_hashes(self, sources: Sequence[str]) -> dict[str, str]:
         with self.session() as repo:
