@@ -28,6 +28,7 @@ from rag.config import Settings
 from rag.protocols import Embedder
 from tests.conftest import MODELS_DIR, make_settings
 from tests.fake_model_server import MODEL, FakeModelServer, prompt_of, tokens
+from tests.sse import read_events
 
 pytestmark = [pytest.mark.integration]
 
@@ -100,26 +101,6 @@ def client(open_service: OpenService) -> TestClient:
 
 
 # --- helpers -------------------------------------------------------------------------------
-def read_events(
-    client: TestClient, path: str, payload: dict[str, Any]
-) -> list[tuple[str, dict[str, Any]]]:
-    """The server-sent events of a streamed /ask: (event, JSON data) pairs."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    event, data = None, []
-    with client.stream("POST", path, json=payload) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:"):
-                data.append(line.split(":", 1)[1].strip())
-            elif not line and event:
-                events.append((event, json.loads("\n".join(data))))
-                event, data = None, []
-    return events
-
-
 def ask(client: TestClient, payload: dict[str, Any], stream: bool) -> dict[str, Any]:
     """The /ask body: the JSON answer, or a stream's ``done`` event after its ``token`` events
     (whose text must add up to the raw answer)."""

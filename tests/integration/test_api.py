@@ -27,6 +27,7 @@ from rag.embedding.embedder import SentenceTransformersEmbedder
 from rag.generation.vllm_server import free_port
 from rag.text.chunking import TokenChunker
 from tests.conftest import BACKENDS, CORPUS_DIR, fresh_database, make_settings
+from tests.sse import read_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
 
@@ -346,25 +347,6 @@ def test_documents_indexed_while_serving_are_answered_without_restart(
         assert body["sources"][0]["metadata"]["title"] == "Zebra census"
     finally:
         writer.close()
-
-
-def read_events(
-    client: TestClient, path: str, payload: dict[str, object]
-) -> list[tuple[str, dict[str, object]]]:
-    """A plain SSE reader: `event:` and `data:` lines, events separated by a blank line."""
-    events, event, data = [], None, []
-    with client.stream("POST", path, json=payload) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:"):
-                data.append(line.split(":", 1)[1].strip())
-            elif not line and event:
-                events.append((event, json.loads("\n".join(data))))
-                event, data = None, []
-    return events
 
 
 def test_ask_streams_tokens_then_the_full_answer(client: TestClient) -> None:

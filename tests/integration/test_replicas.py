@@ -29,7 +29,8 @@ ORCHARD = "The orchard's apple harvest begins in the second week of September.\n
 
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
-    yield from fresh_database("postgresql", tmp_path)
+    with fresh_database("postgresql", tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -91,11 +92,11 @@ def test_replicas_share_only_postgresql(
         first = stack.enter_context(serve_in_process(tmp_path / "first", replica_env))
         second = stack.enter_context(serve_in_process(tmp_path / "second", replica_env))
 
-        lighthouse_id = upload(first, "lighthouse.txt", LIGHTHOUSE)
         upload(first, "orchard.txt", ORCHARD)
-        chunks = vectors_of(first)
-        assert chunks >= 2  # the writing replica answers from it at once
-        # Uploaded through the first, answerable through the second within the deadline.
+        wait_for(lambda: vectors_of(second) == vectors_of(first) > 0, "the second replica's cache")
+        # The second replica's cache is open now: what follows reaches it through the change log.
+        lighthouse_id = upload(first, "lighthouse.txt", LIGHTHOUSE)
+        chunks = vectors_of(first)  # the writing replica answers from it at once
         wait_for(lambda: vectors_of(second) == chunks, "the second replica following the upload")
         assert "lighthouse.txt" in asked_sources(second, fake_model, "How tall is the lighthouse?")
 
@@ -105,6 +106,7 @@ def test_replicas_share_only_postgresql(
         assert "lighthouse.txt" not in asked_sources(
             first, fake_model, "How tall is the lighthouse?"
         )
+        fake_model.reset()  # nothing relevant is left: the service abstained without the model
 
         # A third replica with an empty data dir builds its cache from SQL and answers.
         third = stack.enter_context(serve_in_process(tmp_path / "third", replica_env))
