@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand
 
 from cli.common import CollectionOption, console, open_store, setup_logging
 from indexer.discovery import Discovered, discover
@@ -22,6 +25,31 @@ from rag.collections.store import CollectionStore
 from rag.config import load_settings
 from rag.embedding.factory import make_embedder
 from rag.errors import RAGError
+
+RAY_FROM_SETTINGS = "settings"  # `--ray` with no address: RAG_RAY__ADDRESS
+_ADDRESS = re.compile(r"auto|local|ray://.+|[\w.-]+:\d+")
+
+
+def optional_ray_address(args: list[str]) -> list[str]:
+    """``--ray`` takes an optional ADDRESS (Typer has no such option): a ``--ray`` not followed
+    by an address (auto, local, HOST:PORT, ray://...) gets the settings' one."""
+    out: list[str] = []
+    for position, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--":
+            return out + args[position + 1 :]
+        if arg == "--ray":
+            following = args[position + 1] if position + 1 < len(args) else None
+            if following is None or not _ADDRESS.fullmatch(following):
+                out.append(RAY_FROM_SETTINGS)
+    return out
+
+
+class IndexCommand(TyperCommand):
+    """``rag index``, its ``--ray`` taking an optional address."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, optional_ray_address(args))
 
 
 def index(
@@ -52,12 +80,10 @@ def index(
         str | None,
         typer.Option(
             "--ray",
-            is_flag=False,
-            flag_value="",
             metavar="[ADDRESS]",
-            help="Run as a Ray Data pipeline: auto joins the running cluster, HOST:PORT a given "
-            "one, none (or local) starts a local one; default RAG_RAY__ADDRESS. Give it after "
-            "PATHS, or as --ray=ADDRESS.",
+            help="Run as a Ray Data pipeline: auto joins the running cluster, HOST:PORT or "
+            "ray://HOST:PORT a given one, local starts a local one; without ADDRESS, "
+            "RAG_RAY__ADDRESS (unset: local).",
         ),
     ] = None,
 ) -> None:
@@ -85,7 +111,8 @@ def index(
             found = list(discover(roots, settings.indexing.max_file_bytes))
             report = _run_with_progress(Indexer(store), found, roots, options, quiet=as_json)
         else:
-            report = _run_on_ray(store, paths, ray or settings.ray.address, options, as_json)
+            address = settings.ray.address if ray == RAY_FROM_SETTINGS else ray
+            report = _run_on_ray(store, paths, address, options, as_json)
         store.close()
     except RAGError as exc:
         console.print(f"[red]error:[/red] {exc}")

@@ -25,6 +25,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -410,8 +411,9 @@ class RayIndexer:
             filesystem=self.filesystem,
         )
         if items:
-            for row in self._rows(items, job):
-                self._take(row, run, on_file)
+            with closing(self._rows(items, job)) as rows:  # a failure stops the pipeline
+                for row in rows:
+                    self._take(row, run, on_file)
             self._write(run)
         run.failures.sort(key=lambda failure: failure[:2])
         run.report.failed = [(path, reason) for _, _, path, reason in run.failures]
@@ -470,8 +472,14 @@ class RayIndexer:
             num_cpus=plan.actor_cpus,
             num_gpus=plan.actor_gpus,
         )
-        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            yield from cast(pa.Table, batch).to_pylist()
+        batches = dataset.iter_batches(batch_size=None, batch_format="pyarrow")
+        try:
+            for batch in batches:
+                yield from cast(pa.Table, batch).to_pylist()
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
     def _take(self, row: dict[str, Any], run: _Run, on_file: Callable[[str], None] | None) -> None:
         kind, report = row["kind"], run.report
