@@ -24,7 +24,7 @@ import itertools
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -444,7 +444,7 @@ class RayIndexer:
             stored.update(self.store.stored_hashes(sources[start : start + _HASH_LOOKUP]))
         return stored
 
-    def _rows(self, items: list[dict[str, Any]], job: ReadJob) -> Iterator[dict[str, Any]]:
+    def _rows(self, items: list[dict[str, Any]], job: ReadJob) -> Generator[dict[str, Any]]:
         plan = plan_cluster(self.settings)
         logger.info(
             "ray: %d files, %d embedder actors (%.2f CPU, %.0f GPU each)",
