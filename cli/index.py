@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand
 
 from cli.common import CollectionOption, console, open_store, setup_logging
 from indexer.discovery import Discovered, discover
@@ -18,13 +20,45 @@ from indexer.pipeline import Indexer, IndexReport, RunOptions
 from indexer.readers import ReaderOptions
 from rag.collections.catalog import CollectionCatalog
 from rag.collections.names import DEFAULT_COLLECTION
+from rag.collections.store import CollectionStore
 from rag.config import load_settings
 from rag.embedding.factory import make_embedder
 from rag.errors import RAGError
 
+RAY_FROM_SETTINGS = "settings"  # `--ray` with no address: RAG_RAY__ADDRESS
+_ADDRESS = re.compile(r"auto|local|ray://.+|[\w.-]+:\d+")
+
+
+def optional_ray_address(args: list[str]) -> list[str]:
+    """``--ray`` takes an optional ADDRESS (Typer has no such option): a ``--ray`` not followed
+    by an address (auto, local, HOST:PORT, ray://...) gets the settings' one."""
+    out: list[str] = []
+    for position, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--":
+            return out + args[position + 1 :]
+        if arg == "--ray":
+            following = args[position + 1] if position + 1 < len(args) else None
+            if following is None or not _ADDRESS.fullmatch(following):
+                out.append(RAY_FROM_SETTINGS)
+    return out
+
+
+class IndexCommand(TyperCommand):
+    """``rag index``, its ``--ray`` taking an optional address."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, optional_ray_address(args))
+
 
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files or folders (searched recursively); with --ray also object-store URLs "
+            "(s3://bucket/prefix)."
+        ),
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object.")
     ] = False,
@@ -41,6 +75,16 @@ def index(
         typer.Option(help="CSV column holding the text (default: text, content or body)."),
     ] = None,
     collection: CollectionOption = DEFAULT_COLLECTION,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Run as a Ray Data pipeline: auto joins the running cluster, HOST:PORT or "
+            "ray://HOST:PORT a given one, local starts a local one; without ADDRESS, "
+            "RAG_RAY__ADDRESS (unset: local).",
+        ),
+    ] = None,
 ) -> None:
     """Index files; unchanged documents are skipped, changed ones re-embedded.
 
@@ -57,10 +101,17 @@ def index(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--meta") from exc
+    if ray is None and any("://" in path for path in paths):
+        raise typer.BadParameter("object-store URLs are read with --ray", param_hint="PATHS")
     try:
         store = open_store(settings, collection)
-        found = list(discover(paths, settings.indexing.max_file_bytes))
-        report = _run_with_progress(Indexer(store), found, paths, options, quiet=as_json)
+        if ray is None:
+            roots = [Path(path) for path in paths]
+            found = list(discover(roots, settings.indexing.max_file_bytes))
+            report = _run_with_progress(Indexer(store), found, roots, options, quiet=as_json)
+        else:
+            address = settings.ray.address if ray == RAY_FROM_SETTINGS else ray
+            report = _run_on_ray(store, paths, address, options, as_json)
         store.close()
     except RAGError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -89,6 +140,34 @@ def _run_with_progress(
             roots=roots,
         )
     return report
+
+
+def _run_on_ray(
+    store: CollectionStore, paths: list[str], address: str, options: RunOptions, quiet: bool
+) -> IndexReport:
+    import ray
+
+    from indexer.ray_indexing import RayIndexer, connect
+
+    started = connect(address, store.settings.ray.local_cpus)
+    progress = Progress(
+        TextColumn("[bold]indexing on Ray"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"), console=console, disable=quiet,
+    )  # fmt: skip
+    try:
+        with progress:
+            task = progress.add_task("files", total=None, current="")
+            return RayIndexer(store).index(
+                paths,
+                options,
+                on_file=lambda path: progress.update(
+                    task, advance=1, current=path.rsplit("/", 1)[-1]
+                ),
+                on_listed=lambda files: progress.update(task, total=files),
+            )
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _print_report(report: IndexReport) -> None:

@@ -6,7 +6,7 @@ import typer
 
 from cli.db import db_app
 from cli.eval import eval_app
-from cli.index import check, delete, index
+from cli.index import IndexCommand, check, delete, index
 from cli.keys import keys_app
 from cli.models import models_app
 from cli.serve import serve
@@ -16,7 +16,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-for command in (index, delete, check, serve):
+app.command(cls=IndexCommand)(index)
+for command in (delete, check, serve):
     app.command()(command)
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indexer.discovery import Discovered, discover
-from indexer.limits import ReadLimits, check_document, too_many_chunks
-from indexer.metadata import read_sidecar, with_metadata
+from indexer.limits import ReadLimits, too_many_chunks
 from indexer.prefetch import prefetch
 from indexer.readers import ReaderOptions
-from indexer.sandbox import budget_for, read_file
+from indexer.reading import read_path
+from indexer.sandbox import budget_for
 from rag.collections.store import CollectionStore, EmbeddedDocument
-from rag.errors import DocumentReadError
 from rag.protocols import Vectors
 from rag.text.chunking import TokenChunker
 from rag.text.sections import chunk_document
@@ -242,27 +241,10 @@ class Indexer:
     ) -> list[SourceDocument] | None:
         """The file's documents within the limits; None if the file could not be read at all.
         A document over a limit is reported and counted as seen, so pruning keeps its old version."""
-        try:
-            result = read_file(path, options.reader, self.budget)
-            sidecar = read_sidecar(path, self.limits.metadata)
-        except DocumentReadError as exc:
-            report.failed.append((exc.path, exc.reason))
-            return None
-        except (OSError, ValueError, RecursionError) as exc:
-            report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
-            return None
-        report.failed.extend((problem.path, problem.reason) for problem in result.problems)
-        documents: list[SourceDocument] = []
-        for document in result.documents:
-            merged = with_metadata(document, sidecar, options.metadata)
-            try:
-                check_document(merged, self.limits)
-            except DocumentReadError as exc:
-                report.failed.append((exc.path, exc.reason))
-                seen.add(document.source)
-                continue
-            documents.append(merged)
-        return documents
+        read = read_path(path, options.reader, options.metadata, self.limits, self.budget)
+        report.failed.extend(read.failed)
+        seen.update(read.refused)
+        return read.documents
 
     def _prepare(
         self,

@@ -152,6 +152,40 @@ class IndexingSettings(BaseModel):
         return int(self.max_file_mb * 1_000_000)
 
 
+class RaySettings(BaseModel):
+    """Bulk indexing on a Ray cluster (``rag index --ray``)."""
+
+    address: str = Field(
+        default="",
+        description="cluster to run on: auto joins the running one, HOST:PORT or ray://HOST:PORT a given "
+        "one; empty or local starts a local cluster for the run (`--ray ADDRESS` overrides)",
+    )
+    embed_actors: int = Field(
+        default=2, gt=0,
+        description="embedder actors (each loads the embedder once and chunks and embeds); "
+        "one GPU each when the cluster has GPUs",
+    )  # fmt: skip
+    embed_actor_cpus: float = Field(
+        default=0.0, ge=0,
+        description="CPUs each embedder actor reserves (its encoder threads too); 0: without GPUs a share "
+        "of the cluster's CPUs that leaves a quarter for the reading tasks, at most 1 (with GPUs: 1)",
+    )  # fmt: skip
+    read_task_cpus: float = Field(
+        default=0.25, gt=0, description="CPUs one file-reading task reserves"
+    )
+    embed_batch_documents: int = Field(
+        default=256, gt=0,
+        description="documents per call to an embedder actor (chunked, then embedded longest first)",
+    )  # fmt: skip
+    batch_documents: int = Field(
+        default=1000, gt=0,
+        description="documents per SQL write: one transaction each, written by the driver",
+    )  # fmt: skip
+    local_cpus: int = Field(
+        default=0, ge=0, description="CPUs of a local cluster started for the run; 0: all"
+    )
+
+
 class LLMSettings(BaseModel):
     base_url: str | None = Field(
         default=None,
@@ -343,6 +377,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     api: APISettings = APISettings()
+    ray: RaySettings = RaySettings()
 
     # Flat aliases for the settings people set most.
     llm_base_url: str | None = Field(default=None, exclude=True)
