@@ -96,50 +96,56 @@ class ObservabilityMiddleware:
         request_id = client_request_id(scope) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
-        response_started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_started = True
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ]
-                if deadline is not None:
-                    deadline.reschedule(None)  # a started response (a stream) may run on
-            await send(message)
-
-        deadline: asyncio.Timeout | None = None
+        response = _ResponseWatch(send, request_id)
         try:
-            async with asyncio.timeout(self.request_timeout_s) as deadline:
-                await self.app(scope, receive, send_with_id)
+            async with asyncio.timeout(self.request_timeout_s) as response.deadline:
+                await self.app(scope, receive, response.send)
         except TimeoutError:
-            if response_started:
+            if response.started:
                 raise
-            status = 504
-            response = error_json(
-                504,
-                "timeout",
-                f"the request took longer than {self.request_timeout_s:g} s and was stopped",
-            )
-            response.headers["x-request-id"] = request_id
-            await response(scope, receive, send)
+            await self._time_out(scope, receive, send, response, request_id)
         finally:
-            elapsed = time.perf_counter() - started
-            route = _route_template(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            REQUEST_SECONDS.labels(scope["method"], route).observe(elapsed)
-            logger.info(
-                "%s %s %d %.1f ms",
-                scope["method"],
-                scope["path"],
-                status,
-                elapsed * 1000,
-                extra={"method": scope["method"], "path": scope["path"], "status": status,
-                       "duration_ms": round(elapsed * 1000, 1)},
-            )  # fmt: skip
+            _record(scope, response.status, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    async def _time_out(
+        self, scope: Scope, receive: Receive, send: Send, response: _ResponseWatch, request_id: str
+    ) -> None:
+        response.status = 504
+        message = f"the request took longer than {self.request_timeout_s:g} s and was stopped"
+        timed_out = error_json(504, "timeout", message)
+        timed_out.headers["x-request-id"] = request_id
+        await timed_out(scope, receive, send)
+
+
+class _ResponseWatch:
+    """Passes a response on with its request id, noting its status; once it has started (a
+    stream), the request's time limit no longer applies."""
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self._send = send
+        self._request_id = request_id.encode("latin-1")
+        self.status = 500
+        self.started = False
+        self.deadline: asyncio.Timeout | None = None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.started = True
+            message["headers"] = [*message.get("headers", []), (b"x-request-id", self._request_id)]
+            if self.deadline is not None:
+                self.deadline.reschedule(None)  # a started response (a stream) may run on
+        await self._send(message)
+
+
+def _record(scope: Scope, status: int, elapsed: float) -> None:
+    """The request's metrics and its access-log line."""
+    route = _route_template(scope)
+    REQUESTS.labels(scope["method"], route, str(status)).inc()
+    REQUEST_SECONDS.labels(scope["method"], route).observe(elapsed)
+    logger.info(
+        "%s %s %d %.1f ms", scope["method"], scope["path"], status, elapsed * 1000,
+        extra={"method": scope["method"], "path": scope["path"], "status": status,
+               "duration_ms": round(elapsed * 1000, 1)},
+    )  # fmt: skip
