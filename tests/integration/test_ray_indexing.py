@@ -90,6 +90,9 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, data: Path, database_url: str) -> N
     monkeypatch.setenv("RAG_DATA_DIR", str(data))
     monkeypatch.setenv("RAG_MODELS_DIR", str(MODELS_DIR))
     monkeypatch.setenv("RAG_DATABASE_URL", database_url)
+    monkeypatch.setenv(
+        "RAG_RAY__EMBED_ACTORS", "1"
+    )  # one embedder load per run: the test stays short
 
 
 def test_ray_matches_the_local_indexer_then_embeds_nothing_and_prunes(
@@ -152,6 +155,8 @@ def write_jsonl_corpus(folder: Path, files: int, per_file: int) -> None:
         (folder / f"part{f}.jsonl").write_text("\n".join(lines) + "\n")
 
 
+# PostgreSQL only (the production store; the write path itself runs on both in the test above).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_run_killed_in_the_write_stage_leaves_whole_documents_and_a_rerun_completes_it(
     ray_cluster: None,
     database_url: str,
