@@ -96,6 +96,12 @@ class IndexingSettings(BaseModel):
     ivf_nprobe: int = Field(
         default=32, gt=0, description="IVF lists searched per query (recall vs speed)"
     )
+    compressed_min_vectors: int = Field(
+        default=1_000_000, gt=0, description="from this many chunks on the faiss index keeps "
+        "8-bit scalar-quantized vectors (IVF-SQ8: about 400 bytes a chunk instead of 1,550, recall@10 "
+        "vs exact about 1 point below IVF; benchmarks/compressed_layout_benchmark.py); retrained "
+        "with 4·√N lists when it moves",
+    )  # fmt: skip
     # Bounded work per document (issue 18): each limit fails that document with a reason naming it.
     max_metadata_kb: float = Field(
         default=64.0, gt=0, description="a document's metadata as JSON (front matter, sidecar, JSONL, CSV "

@@ -93,6 +93,7 @@ class CollectionStore:
         layout = IndexLayout(
             exact_max_vectors=settings.indexing.exact_search_max_vectors,
             nprobe=settings.indexing.ivf_nprobe,
+            compressed_min_vectors=settings.indexing.compressed_min_vectors,
         )
         self.vectors = FaissVectorIndex.open(self.index_dir, self.manifest, layout)
         self._index_mtime = self.vectors.modified_time()
