@@ -113,15 +113,16 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 def streamed(args: argparse.Namespace) -> None:
     """The service's compressed layout built as the service grows it, in one pass: vectors are
     held until ``--train-at`` (the lists are trained on a sample of them), then every block is
-    added to the trained index and dropped. Exact top-10 is updated from the same blocks."""
-    default_threads = faiss.omp_get_max_threads()
+    added to the trained index and dropped. Exact top-10 is updated from the same blocks; a row
+    is measured at each of ``--checkpoints`` and at the end."""
     middle = centres()
     queries = clustered(args.queries, 2, middle)
     train_at = min(args.train_at, args.vectors)
     lists = ivf_lists(train_at)
     truth = RunningTop10(args.queries)
+    checkpoints = {int(n) for n in args.checkpoints.split(",") if n}
+    rows: list[dict[str, object]] = []
     rss_before = rss_bytes()
-    index = FaissVectorIndex(Path("/nonexistent"), MANIFEST, IndexLayout(use_gpu=False))
     built = compressed_index(DIMENSION, lists)
     held: list[np.ndarray] = []
     seconds = {"generate": 0.0, "truth": 0.0, "train": 0.0, "add": 0.0}
@@ -150,18 +151,31 @@ def streamed(args: argparse.Namespace) -> None:
             built.add_with_ids(block, np.arange(start + 1, start + len(block) + 1, dtype=np.int64))
         seconds["add"] += time.perf_counter() - clock
         print(json.dumps({"added": int(built.ntotal), "seconds": {k: round(v, 1) for k, v in seconds.items()}}), flush=True)  # fmt: skip
+        if built.ntotal in checkpoints or built.ntotal == args.vectors:
+            rows.append(measure_streamed(built, truth, queries, rss_before, seconds, args, lists, train_at))  # fmt: skip
         clock = time.perf_counter()
+    print(json.dumps({"results": rows}))
+
+
+def measure_streamed(
+    built: faiss.IndexIVF, truth: RunningTop10, queries: np.ndarray, rss_before: int,
+    seconds: dict[str, float], args: argparse.Namespace, lists: int, train_at: int,
+) -> dict[str, object]:  # fmt: skip
+    """One row for the vectors added so far (recall against the exact top-10 of those)."""
+    default_threads = faiss.omp_get_max_threads()
+    vectors = int(built.ntotal)
     rss_growth = rss_bytes() - rss_before
+    index = FaissVectorIndex(Path("/nonexistent"), MANIFEST, IndexLayout(use_gpu=False))
     index._index = built
     with tempfile.TemporaryDirectory() as scratch:
         index.directory = Path(scratch)
         index.save()
         file_bytes = (Path(scratch) / "vectors.faiss").stat().st_size
     row: dict[str, object] = {
-        "layout": "ivf_sq8", "kind": index.kind, "vectors": args.vectors, "lists": lists,
+        "layout": "ivf_sq8", "kind": index.kind, "vectors": vectors, "lists": lists,
         "trained_at": train_at, "code_bytes": built.code_size,
-        "file_bytes_per_chunk": round(file_bytes / args.vectors, 1),
-        "rss_bytes_per_chunk": round(rss_growth / args.vectors, 1),
+        "file_bytes_per_chunk": round(file_bytes / vectors, 1),
+        "rss_bytes_per_chunk": round(rss_growth / vectors, 1),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
     }  # fmt: skip
     for nprobe in [int(n) for n in args.nprobe.split(",")]:
@@ -173,11 +187,12 @@ def streamed(args: argparse.Namespace) -> None:
             f"ms_{default_threads}_threads": percentile_ms(index, queries, default_threads),
         }
     faiss.omp_set_num_threads(default_threads)
-    allowed = set(range(1, args.vectors + 1, 97))
+    allowed = set(range(1, vectors + 1, 97))
     hits = index.search(queries[0], 10, allowed)
     row["filtered_ok"] = len(hits) == 10 and {i for i, _ in hits} <= allowed
     row["machine"] = machine_info()
-    print(json.dumps({"results": [row]}))
+    print(json.dumps(row), flush=True)
+    return row
 
 
 class RunningTop10:
@@ -210,6 +225,7 @@ def main() -> None:
     parser.add_argument(
         "--stream", action="store_true", help="ivf_sq8 only, one pass over the vectors (10M)"
     )
+    parser.add_argument("--checkpoints", default="", help="--stream: also measure at these sizes")
     args = parser.parse_args()
     if args.stream:
         streamed(args)
