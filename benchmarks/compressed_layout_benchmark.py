@@ -81,6 +81,7 @@ def rss_bytes() -> int:
 
 
 def new_layout(name: str, quantizer: faiss.IndexFlatIP, lists: int) -> faiss.IndexIVF:
+    index: faiss.IndexIVF
     if name == "ivf":
         index = faiss.IndexIVFFlat(quantizer, DIMENSION, lists, faiss.METRIC_INNER_PRODUCT)
     elif name == "ivf_sq8":
@@ -233,7 +234,6 @@ def main() -> None:
     default_threads = faiss.omp_get_max_threads()
     middle = centres()
     queries = clustered(args.queries, 2, middle)
-    ids = lambda start, count: np.arange(start + 1, start + count + 1, dtype=np.int64)  # noqa: E731
 
     # Exact top-10 by brute force, and the training sample from the first --train-at vectors.
     started = time.perf_counter()
@@ -280,7 +280,7 @@ def main() -> None:
         train_s = time.perf_counter() - started
         started = time.perf_counter()
         for (start, block), assigned in zip(blocks(args.vectors, args.block, middle), assignments, strict=True):  # fmt: skip
-            block_ids = ids(start, len(block))
+            block_ids = np.arange(start + 1, start + len(block) + 1, dtype=np.int64)
             built.add_core(len(block), faiss.swig_ptr(block), faiss.swig_ptr(block_ids),
                            faiss.swig_ptr(assigned))  # fmt: skip
         add_s = time.perf_counter() - started

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -117,7 +118,8 @@ class FaissVectorIndex:
 
     def _ivf(self) -> faiss.IndexIVF | None:
         try:
-            return faiss.downcast_index(faiss.extract_index_ivf(self._index))
+            # downcast: the SQ8 layout is told apart by its class
+            return cast(faiss.IndexIVF, faiss.downcast_index(faiss.extract_index_ivf(self._index)))
         except RuntimeError:
             return None
 

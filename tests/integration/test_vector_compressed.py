@@ -22,7 +22,8 @@ def clustered(count: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = np.random.default_rng(0).normal(size=(50, DIMENSION))
     vectors = centres[rng.integers(0, 50, count)] + 0.3 * rng.normal(size=(count, DIMENSION))
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    unit: np.ndarray = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    return unit
 
 
 def top10(index: FaissVectorIndex, queries: np.ndarray) -> list[set[int]]:
