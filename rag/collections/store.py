@@ -124,6 +124,7 @@ class CollectionStore:
         self.layout = IndexLayout(
             exact_max_vectors=settings.indexing.exact_search_max_vectors,
             nprobe=settings.indexing.ivf_nprobe,
+            compressed_min_vectors=settings.indexing.compressed_min_vectors,
         )
         self._check_manifest()
         self._cache: CollectionCache | None = None

@@ -14,8 +14,10 @@ import math
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -59,16 +61,35 @@ class IndexManifest:
 
 @dataclass(frozen=True)
 class IndexLayout:
-    """Exact search up to ``exact_max_vectors``; an inverted file (IVF) beyond, whose
-    recall@10 against exact search is measured in benchmarks/vector_scale_benchmark.py."""
+    """Exact search up to ``exact_max_vectors``; an inverted file (IVF) of full vectors beyond,
+    and from ``compressed_min_vectors`` on an IVF whose lists hold 8-bit scalar-quantized
+    residuals (384 bytes a 384-d vector instead of 1,536). Recall@10 against exact search:
+    benchmarks/vector_scale_benchmark.py (IVF) and benchmarks/compressed_layout_benchmark.py."""
 
     exact_max_vectors: int = 200_000
     nprobe: int = 32
     use_gpu: bool = True  # when faiss's GPU build and a GPU are present
+    compressed_min_vectors: int = 1_000_000
 
 
 def ivf_lists(vectors: int) -> int:
     return int(min(max(4 * math.sqrt(vectors), 64), 65_536))
+
+
+TRAINING_PER_LIST = 64  # training sample: this many vectors per list (faiss wants 39 or more)
+_BLOCK = 65_536  # vectors moved at a time when the layout changes
+
+
+def compressed_index(dimension: int, lists: int) -> faiss.IndexIVFScalarQuantizer:
+    """IVF over inner product whose lists keep each vector's residual from its list centre,
+    8 bits a dimension (faiss's SQ8; ids are kept by the inverted lists, 8 bytes each)."""
+    return faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(dimension),
+        dimension,
+        lists,
+        faiss.ScalarQuantizer.QT_8bit,
+        faiss.METRIC_INNER_PRODUCT,
+    )
 
 
 class FaissVectorIndex:
@@ -89,11 +110,16 @@ class FaissVectorIndex:
 
     @property
     def kind(self) -> str:
-        return "ivf" if self._ivf() is not None else "exact"
+        """``exact``, ``ivf`` (full vectors in lists) or ``ivf_sq8`` (compressed lists)."""
+        ivf = self._ivf()
+        if ivf is None:
+            return "exact"
+        return "ivf_sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "ivf"
 
     def _ivf(self) -> faiss.IndexIVF | None:
         try:
-            return faiss.extract_index_ivf(self._index)
+            # downcast: the SQ8 layout is told apart by its class
+            return cast(faiss.IndexIVF, faiss.downcast_index(faiss.extract_index_ivf(self._index)))
         except RuntimeError:
             return None
 
@@ -128,8 +154,12 @@ class FaissVectorIndex:
             return found
 
     def fit_layout(self) -> bool:
-        """Move from exact search to IVF once the index outgrows the exact limit."""
+        """Move from exact search to IVF once the index outgrows the exact limit, and from
+        either to the compressed IVF once it holds ``compressed_min_vectors``."""
         with self._lock:
+            if self.kind != "ivf_sq8" and self.size >= self.layout.compressed_min_vectors:
+                self._compress()
+                return True
             if self.kind != "exact" or self.size <= self.layout.exact_max_vectors:
                 return False
             flat = faiss.downcast_index(self._index.index)  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexIDMap's fields
@@ -149,6 +179,60 @@ class FaissVectorIndex:
             self._index = ivf
             self._gpu_index = None
             return True
+
+    def _compress(self) -> None:
+        """Rebuild as the compressed IVF with 4·√N fresh lists, trained on a sample, the
+        vectors moved a block at a time (never a second full float32 copy)."""
+        size, dimension = self.size, self.manifest.dimension
+        lists = ivf_lists(size)
+        logger.info("%d vectors: building a compressed (IVF-SQ8) index with %d lists", size, lists)
+        wanted = np.sort(
+            np.random.default_rng(0).choice(
+                size, size=min(size, lists * TRAINING_PER_LIST), replace=False
+            )
+        )
+        sample, start = [], 0
+        for _, vectors in self._stored_blocks():
+            end = start + len(vectors)
+            chosen = wanted[(wanted >= start) & (wanted < end)] - start
+            sample.append(vectors[chosen])
+            start = end
+        compressed = compressed_index(dimension, lists)
+        compressed.train(np.concatenate(sample))
+        del sample
+        for ids, vectors in self._stored_blocks():
+            compressed.add_with_ids(vectors, ids)
+        self._index = compressed
+        self._gpu_index = None
+
+    def _stored_blocks(self) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+        """The stored ids and full vectors, about ``_BLOCK`` at a time (exact or IVF-flat)."""
+        dimension = self.manifest.dimension
+        ivf = self._ivf()
+        if ivf is None:
+            flat = faiss.downcast_index(self._index.index)  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexIDMap's fields
+            all_ids = faiss.vector_to_array(self._index.id_map)  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexIDMap's fields
+            for start in range(0, self.size, _BLOCK):
+                count = min(_BLOCK, self.size - start)
+                yield all_ids[start : start + count], flat.reconstruct_n(start, count)
+            return
+        invlists = ivf.invlists
+        ids: list[npt.NDArray[np.int64]] = []
+        vectors: list[npt.NDArray[np.float32]] = []
+        held = 0
+        for list_no in range(ivf.nlist):
+            size = invlists.list_size(list_no)  # type: ignore[union-attr]  # faiss's SWIG stubs: invlists is set on an IVF index
+            if not size:
+                continue
+            codes = faiss.rev_swig_ptr(invlists.get_codes(list_no), size * ivf.code_size)  # type: ignore[union-attr]  # faiss's SWIG stubs: invlists is set on an IVF index
+            vectors.append(codes.view(np.float32).reshape(size, dimension).copy())
+            ids.append(faiss.rev_swig_ptr(invlists.get_ids(list_no), size).copy())  # type: ignore[union-attr]  # faiss's SWIG stubs: invlists is set on an IVF index
+            held += size
+            if held >= _BLOCK:
+                yield np.concatenate(ids), np.concatenate(vectors)
+                ids, vectors, held = [], [], 0
+        if held:
+            yield np.concatenate(ids), np.concatenate(vectors)
 
     def add(self, ids: list[int], vectors: npt.NDArray[np.float32]) -> None:
         if len(ids) != len(vectors):
@@ -180,7 +264,7 @@ class FaissVectorIndex:
         with self._lock:
             if self.size == 0:
                 return []
-            if self.kind == "ivf":
+            if self.kind != "exact":
                 params = faiss.SearchParametersIVF(nprobe=self.layout.nprobe, sel=selector)  # type: ignore[call-arg]  # faiss's SWIG stubs: parameters are keyword-constructible
             else:
                 params = faiss.SearchParameters(sel=selector) if selector else None  # type: ignore[call-arg, assignment]  # faiss's SWIG stubs: parameters are keyword-constructible
