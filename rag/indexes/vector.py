@@ -294,19 +294,6 @@ class FaissVectorIndex:
             json.dumps(asdict(self.manifest), indent=2).encode(),
         )
 
-    def reload(self) -> None:
-        """Pick up a newer index written by another process."""
-        path = self.directory / INDEX_FILE
-        if path.exists():
-            fresh = faiss.read_index(str(path))
-            with self._lock:
-                self._index = fresh
-                self._gpu_index = None
-
-    def modified_time(self) -> float | None:
-        path = self.directory / INDEX_FILE
-        return path.stat().st_mtime if path.exists() else None
-
 
 def _atomic_write(path: Path, data: bytes) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
