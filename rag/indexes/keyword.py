@@ -93,10 +93,10 @@ class BM25KeywordIndex:
         pairs = list(chunks)
         model = None
         if pairs:
-            model = bm25s.BM25()
-            model.index(
-                self._tokenize([text for _, text in pairs], as_ids=True), show_progress=False
-            )
+            tokens = self._tokenize([text for _, text in pairs], as_ids=True)
+            if tokens.vocab:  # type: ignore[attr-defined]  # chunks of stopwords alone have none
+                model = bm25s.BM25()
+                model.index(tokens, show_progress=False)
         ids = np.asarray([chunk_id for chunk_id, _ in pairs], dtype=np.int64)
         positions = IdPositions.of(ids)
         with self._lock:

@@ -141,6 +141,15 @@ class TestOpenVinoInt8(EncoderContract):
                 f"{cpu_summary()['cpu_model']} has no bf16: OpenVINO runs f32 even when asked for bf16"
             )
         measured = agreement(encoder, reference["queries"], sample.queries, per_call=True)
+        cpu = cpu_summary()
+        if not cpu["cpu_flags"]["amx_bf16"]:  # type: ignore[index]
+            # AVX512-BF16 without AMX (an AMD EPYC, [D]) measured min 0.9952 asked for bf16: that
+            # CPU's bf16 path is not lossy here, so there is nothing for the floor to catch.
+            pytest.skip(
+                f"{cpu['cpu_model']}: bf16 without AMX keeps agreement (min {measured.min:.4f} >= "
+                f"{self.floor}); the f32 hint still applies (test_compiled_model_runs_f32_whatever_the_cpu)"
+            )
+        # With AMX (the Xeon of issue 12, [C]) bf16 queries fell to min 0.583.
         assert measured.min < self.floor, measured.as_dict()
 
 
