@@ -116,7 +116,10 @@ class CollectionCatalog:
             self._follower.join(timeout=10)
         with self._lock:
             for store in self._readers.values():
-                store.flush()
+                try:
+                    store.flush()  # saved now, a restart loads instead of rebuilding
+                except Exception:  # best effort: a cache is never the only copy
+                    logger.warning("saving the cache of %s failed", store.collection, exc_info=True)
         self.engine.dispose()
 
     def _open(self, name: str) -> CollectionStore:
