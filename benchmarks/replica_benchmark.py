@@ -32,9 +32,10 @@ sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.synthetic_corpus import insert_chunks, synthetic_texts, unit_vectors  # noqa: E402
 from evaluation.machine import machine_info  # noqa: E402
 from rag.collections.catalog import CollectionCatalog  # noqa: E402
-from rag.collections.store import CollectionStore, EmbeddedDocument  # noqa: E402
+from rag.collections.store import CollectionStore  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.embedding.factory import make_embedder  # noqa: E402
+from rag.storage.repository import EmbeddedDocument  # noqa: E402
 from rag.types import ChunkSpan  # noqa: E402
 
 CHUNKS_PER_DOCUMENT = 5

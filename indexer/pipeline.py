@@ -24,8 +24,9 @@ from indexer.prefetch import prefetch
 from indexer.readers import ReaderOptions
 from indexer.reading import read_path
 from indexer.sandbox import budget_for
-from rag.collections.store import CollectionStore, EmbeddedDocument
+from rag.collections.store import CollectionStore
 from rag.protocols import Vectors
+from rag.storage.repository import EmbeddedDocument
 from rag.text.chunking import TokenChunker
 from rag.text.sections import chunk_document
 from rag.types import ChunkSpan, SourceDocument

@@ -44,11 +44,12 @@ from indexer.pipeline import IndexReport, RunOptions, content_hash
 from indexer.readers import ReaderOptions, reader_for
 from indexer.reading import FileRead, absolute_path, read_path
 from indexer.sandbox import ReaderBudget, budget_for
-from rag.collections.store import CollectionStore, EmbeddedDocument
+from rag.collections.store import CollectionStore
 from rag.config import ChunkingSettings, EmbeddingSettings, RaySettings
 from rag.embedding.factory import make_embedder
 from rag.errors import RAGError
 from rag.protocols import Embedder
+from rag.storage.repository import EmbeddedDocument
 from rag.text.chunking import TokenChunker
 from rag.text.sections import chunk_document
 from rag.types import ChunkSpan, Section, SourceDocument

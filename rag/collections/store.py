@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,23 +24,11 @@ from rag.config import Settings
 from rag.embedding.embedder import model_identity
 from rag.indexes.keyword import BM25KeywordIndex
 from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest
-from rag.protocols import Embedder, Vectors
+from rag.protocols import Embedder
 from rag.storage import database
-from rag.storage.repository import DocumentRepository, ensure_collection
-from rag.types import ChunkSpan
+from rag.storage.repository import DocumentRepository, EmbeddedDocument, ensure_collection
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EmbeddedDocument:
-    """A document ready to store: its chunks and their vectors (one row per span)."""
-
-    source: str
-    content_hash: str
-    metadata: dict[str, Any]
-    spans: tuple[ChunkSpan, ...]
-    vectors: Vectors
 
 
 @dataclass(frozen=True)
@@ -200,17 +187,11 @@ class CollectionStore:
 
     def write_documents(self, documents: Sequence[EmbeddedDocument]) -> WriteReport:
         """Insert or replace the documents, their chunks and vectors, in one transaction."""
-        chunks = 0
         with self._writing() as repo:
             stored = repo.hashes_by_source([document.source for document in documents])
-            for document in documents:
-                _, new_ids, _ = repo.replace_document(
-                    document.source, document.content_hash, document.metadata,
-                    document.spans, document.vectors,
-                )  # fmt: skip
-                chunks += len(new_ids)
+            added, _ = repo.replace_documents(documents)
         updated = sum(document.source in stored for document in documents)
-        return WriteReport(len(documents) - updated, updated, chunks)
+        return WriteReport(len(documents) - updated, updated, len(added))
 
     def delete_sources(self, sources: Sequence[str]) -> int:
         """Remove documents by source; returns how many existed."""

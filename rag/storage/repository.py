@@ -13,8 +13,19 @@ from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from rag.storage.models import Chunk, ChunkChange, Collection, Document
+from rag.storage.models import Chunk, ChunkChange, Collection, Document, utcnow
 from rag.types import ChunkSpan, RetrievedChunk
+
+
+@dataclass(frozen=True)
+class EmbeddedDocument:
+    """A document ready to store: its chunks and their vectors (one row per span)."""
+
+    source: str
+    content_hash: str
+    metadata: dict[str, Any]
+    spans: Sequence[ChunkSpan]
+    vectors: npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -101,61 +112,67 @@ class DocumentRepository:
             select(Collection.id).where(Collection.id == self._collection_id()).with_for_update()
         )
 
-    def replace_document(
-        self,
-        source: str,
-        content_hash: str,
-        metadata: dict[str, Any],
-        spans: Sequence[ChunkSpan],
-        vectors: npt.NDArray[np.float32] | None = None,
-    ) -> tuple[Document, list[int], list[int]]:
-        """Insert or overwrite a document and its chunks (with their vectors, one row per span),
-        and log the chunks removed and added.
-
-        Returns the document, the ids of the new chunks (in span order) and the
-        ids of the chunks it replaced.
-        """
-        if vectors is not None and len(vectors) != len(spans):
-            raise ValueError(f"{len(vectors)} vectors for {len(spans)} chunks of {source}")
-        document = self.session.scalar(
-            self._scoped(select(Document).where(Document.source == source))
+    def replace_documents(
+        self, documents: Sequence[EmbeddedDocument]
+    ) -> tuple[list[int], list[int]]:
+        """Insert or overwrite a batch of documents with their chunks and vectors in a few
+        statements (one per table, not one per document), and log what was removed and added.
+        Returns the new chunk ids (in document and span order) and the replaced ones."""
+        collection_id = self._collection_id()
+        documents = list({document.source: document for document in documents}.values())
+        found = self.session.execute(
+            select(Document.source, Document.id).where(
+                Document.collection_id == collection_id,
+                Document.source.in_([document.source for document in documents]),
+            )
         )
+        ids: dict[str, int] = {source: document_id for source, document_id in found}
         removed: list[int] = []
-        if document is None:
-            document = Document(
-                collection_id=self._collection_id(),
-                source=source,
-                content_hash=content_hash,
-                meta=metadata,
-            )
-            self.session.add(document)
-        else:
+        if ids:
             removed = list(
-                self.session.scalars(select(Chunk.id).where(Chunk.document_id == document.id))
+                self.session.scalars(
+                    select(Chunk.id).where(Chunk.document_id.in_(list(ids.values())))
+                )
             )
-            self.session.execute(delete(Chunk).where(Chunk.document_id == document.id))
-            document.content_hash = content_hash
-            document.meta = metadata
-        self.session.flush()
-        chunks = [
-            Chunk(
-                document_id=document.id,
-                ordinal=span.ordinal,
-                text=span.text,
-                start_char=span.start_char,
-                end_char=span.end_char,
-                token_count=span.token_count,
-                meta=span.metadata,
-                vector=None if vectors is None else vector_bytes(vectors[position]),
+            self.session.execute(delete(Chunk).where(Chunk.document_id.in_(list(ids.values()))))
+            self.session.execute(
+                update(Document),
+                [
+                    {
+                        "id": ids[d.source],
+                        "content_hash": d.content_hash,
+                        "meta": d.metadata,
+                        "updated_at": utcnow(),
+                    }
+                    for d in documents
+                    if d.source in ids
+                ],
             )
-            for position, span in enumerate(spans)
-        ]
-        self.session.add_all(chunks)
-        self.session.flush()
-        added = [chunk.id for chunk in chunks]
+        new = [document for document in documents if document.source not in ids]
+        if new:
+            inserted = self.session.scalars(
+                insert(Document).returning(Document.id, sort_by_parameter_order=True),
+                [{"collection_id": collection_id, "source": d.source, "content_hash": d.content_hash, "meta": d.metadata}
+                 for d in new],
+            ).all()  # fmt: skip
+            ids.update(zip([document.source for document in new], inserted, strict=True))
+        rows = [
+            {"document_id": ids[d.source], "ordinal": span.ordinal, "text": span.text,
+             "start_char": span.start_char, "end_char": span.end_char, "token_count": span.token_count,
+             "meta": span.metadata, "vector": vector_bytes(d.vectors[position])}
+            for d in documents
+            for position, span in enumerate(d.spans)
+        ]  # fmt: skip
+        added: list[int] = []
+        if rows:
+            added = list(
+                self.session.scalars(
+                    insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows
+                )
+            )
         self.log_changes(removed, removed=True)
         self.log_changes(added, removed=False)
-        return document, added, removed
+        return added, removed
 
     def delete_document(self, document_id: int) -> list[int] | None:
         """Delete a document; returns its chunk ids, or None when it did not exist."""

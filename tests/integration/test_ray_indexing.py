@@ -177,20 +177,21 @@ def test_a_run_killed_in_the_write_stage_leaves_whole_documents_and_a_rerun_comp
     store = CollectionStore(settings, embedder)
 
     calls = {"n": 0}
-    original = DocumentRepository.replace_document
+    original = DocumentRepository.replace_documents
 
     def dies_in_the_second_batch(self: DocumentRepository, *args: Any, **kwargs: Any) -> Any:
+        written = original(self, *args, **kwargs)
         calls["n"] += 1
-        if calls["n"] == 7:  # the third document of the second write: inside its transaction
+        if calls["n"] == 2:  # the second batch's rows are in, its transaction not committed
             raise SystemExit("killed")
-        return original(self, *args, **kwargs)
+        return written
 
-    monkeypatch.setattr(DocumentRepository, "replace_document", dies_in_the_second_batch)
+    monkeypatch.setattr(DocumentRepository, "replace_documents", dies_in_the_second_batch)
     with pytest.raises(SystemExit):
         RayIndexer(store).index([str(corpus)])
     assert len(stored(store)) == 4  # the first batch, whole; none of the second
 
-    monkeypatch.setattr(DocumentRepository, "replace_document", original)
+    monkeypatch.setattr(DocumentRepository, "replace_documents", original)
     report: IndexReport = RayIndexer(store).index([str(corpus)])
     assert (report.added, report.unchanged, report.failed) == (26, 4, [])
     rows = stored(store)  # raises on a chunk stored twice
