@@ -142,7 +142,7 @@ _INTERNAL = ErrorKind(500, "internal_error", "server_error", openai_code="intern
 
 @dataclass(frozen=True)
 class ApiError:
-    """An exception described once; ``body`` and ``openai_body`` are its two shapes."""
+    """An exception described once; ``response`` and ``openai_response`` are its two shapes."""
 
     row: ErrorKind
     message: str
@@ -154,12 +154,17 @@ class ApiError:
     def status(self) -> int:
         return self.row.status
 
-    def body(self) -> dict[str, Any]:
-        return {"error": {"type": self.row.kind, "message": self.message, "details": self.details}}
-
     def response(self, extra_headers: dict[str, str] | None = None) -> JSONResponse:
         headers = {**self.headers, **(extra_headers or {})} or None
-        return JSONResponse(jsonable_encoder(self.body()), status_code=self.status, headers=headers)
+        return error_json(self.status, self.row.kind, self.message, self.details, headers)
+
+    def log(self, exc: Exception) -> None:
+        """One rule for every shape: a dead model server is a warning; any other error on the
+        server's side (5xx not from the model server nor raised on purpose) with its trace."""
+        if isinstance(exc, LLMUnavailableError):
+            logger.warning("model server unavailable: %s", exc)
+        elif self.status >= 500 and not isinstance(exc, (HTTPException, LLMResponseError)):
+            logger.exception("request failed", exc_info=exc)
 
     def openai_response(self) -> JSONResponse:
         row = self.row
@@ -236,13 +241,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def handle(_: Request, exc: Exception) -> JSONResponse:
         error = describe(exc)
+        error.log(exc)
         if error.row is _INTERNAL:
-            logger.exception("unhandled error", exc_info=exc)
             # Reached only by an error of a middleware (api.unhandled catches the rest): the
             # server drops the connection after this, so say so.
             return error.response({"connection": "close"})
-        if isinstance(exc, LLMUnavailableError):
-            logger.warning("model server unavailable: %s", exc)
         return error.response()
 
     for cls in (RequestValidationError, HTTPException, *(cls for cls, _ in ERROR_TABLE), Exception):

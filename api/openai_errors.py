@@ -9,20 +9,15 @@ keys, the pipeline) into this shape, so that OpenAI clients raise their usual ex
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
 from api.errors import describe
 from api.openai_protocol import OpenAIErrorResponse
-from rag.errors import LLMUnavailableError
-
-logger = logging.getLogger(__name__)
 
 OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": OpenAIErrorResponse, "description": "Invalid request (OpenAI's error shape)"},
@@ -44,10 +39,7 @@ OPENAI_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def error_response(exc: Exception) -> JSONResponse:
     """The OpenAI-shaped response for an error raised while handling a request."""
     error = describe(exc)
-    if isinstance(exc, LLMUnavailableError):
-        logger.warning("model server unavailable: %s", exc)
-    elif error.status >= 500 and not isinstance(exc, HTTPException):
-        logger.exception("unhandled error", exc_info=exc)
+    error.log(exc)
     return error.openai_response()
 
 

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.errors import describe
-from rag.errors import LLMResponseError, LLMUnavailableError
-
-logger = logging.getLogger(__name__)
 
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -55,8 +51,7 @@ def event_stream(produce: Callable[[], AsyncIterator[ServerSentEvent]]) -> Event
                 yield event
         except Exception as exc:  # the status line has gone: the error travels as an event
             error = describe(exc)
-            if error.status >= 500 and not isinstance(exc, (LLMUnavailableError, LLMResponseError)):
-                logger.exception("stream failed")
+            error.log(exc)
             body = {"error": {"type": error.row.kind, "message": error.message}}
             yield ServerSentEvent(data=json.dumps(body), event="error")
 

@@ -65,12 +65,13 @@ class CollectionCatalog:
         name = validate_collection_name(collection)
         return CollectionStore(
             self.settings, self.embedder, collection=name, shared=self.shared,
-            on_write=lambda: self._refresh_after_write(name),
+            on_write=lambda run_ended: self._refresh_after_write(name, run_ended),
         )  # fmt: skip
 
-    def _refresh_after_write(self, name: str) -> None:
-        """A writer in this process: its collection's reading store sees the write at once."""
-        self.refresh([name], rebuild_keywords=True)
+    def _refresh_after_write(self, name: str, run_ended: bool) -> None:
+        """A writer in this process: its collection's reading store sees each write at once,
+        and its keyword index is rebuilt once the writer's run ends, not after every batch."""
+        self.refresh([name], rebuild_keywords=run_ended)
 
     @contextmanager
     def session(self) -> Iterator[DocumentRepository]:

@@ -85,9 +85,10 @@ class CollectionStore:
         migrate: bool = True,
         collection: str = DEFAULT_COLLECTION,
         shared: SharedDatabase | None = None,
-        on_write: Callable[[], None] | None = None,
+        on_write: Callable[[bool], None] | None = None,
     ) -> None:
-        """``on_write`` runs after each committed write (the catalog refreshes its readers)."""
+        """``on_write(run_ended)`` runs after each committed write and at ``flush`` (the catalog
+        refreshes its readers: vectors after each batch, the keyword index once a run ends)."""
         self.settings = settings
         self._on_write = on_write
         self.embedder = embedder
@@ -157,6 +158,8 @@ class CollectionStore:
         """The cache complete and saved, keyword index included (end of an indexing run)."""
         if self._cache is not None:
             self._cache.flush()
+        if self._on_write is not None:
+            self._on_write(True)
 
     def stores(self, collection_names: Sequence[str] | None = None) -> list[CollectionStore]:
         """The stores a retriever searches: this one, if it is among ``collection_names``."""
@@ -177,9 +180,9 @@ class CollectionStore:
                 repo.session.execute(text(f"SET LOCAL lock_timeout = {wait_ms}"))
             repo.lock_collection()
             yield repo
-        self.refresh(rebuild_keywords=True)  # this process reads what it wrote at once
+        self.refresh()  # this process reads what it wrote at once (BM25 when the run ends)
         if self._on_write is not None:
-            self._on_write()
+            self._on_write(False)
 
     def stored_hashes(self, sources: Sequence[str]) -> dict[str, str]:
         with self.session() as repo:
@@ -188,10 +191,10 @@ class CollectionStore:
     def write_documents(self, documents: Sequence[EmbeddedDocument]) -> WriteReport:
         """Insert or replace the documents, their chunks and vectors, in one transaction."""
         with self._writing() as repo:
-            stored = repo.hashes_by_source([document.source for document in documents])
-            added, _ = repo.replace_documents(documents)
-        updated = sum(document.source in stored for document in documents)
-        return WriteReport(len(documents) - updated, updated, len(added))
+            written = repo.replace_documents(documents)
+        return WriteReport(
+            written.documents - written.updated, written.updated, len(written.chunk_ids)
+        )
 
     def delete_sources(self, sources: Sequence[str]) -> int:
         """Remove documents by source; returns how many existed."""

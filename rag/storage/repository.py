@@ -29,6 +29,14 @@ class EmbeddedDocument:
 
 
 @dataclass(frozen=True)
+class BatchWritten:
+    chunk_ids: list[int]  # the new chunks, in document and span order
+    removed_chunk_ids: list[int]  # the chunks of the documents replaced
+    documents: int  # distinct sources written
+    updated: int  # of them, documents that replaced a stored version
+
+
+@dataclass(frozen=True)
 class StoredChunk:
     chunk_id: int
     document_id: int
@@ -112,12 +120,9 @@ class DocumentRepository:
             select(Collection.id).where(Collection.id == self._collection_id()).with_for_update()
         )
 
-    def replace_documents(
-        self, documents: Sequence[EmbeddedDocument]
-    ) -> tuple[list[int], list[int]]:
+    def replace_documents(self, documents: Sequence[EmbeddedDocument]) -> BatchWritten:
         """Insert or overwrite a batch of documents with their chunks and vectors in a few
-        statements (one per table, not one per document), and log what was removed and added.
-        Returns the new chunk ids (in document and span order) and the replaced ones."""
+        statements (one per table, not one per document), and log what was removed and added."""
         collection_id = self._collection_id()
         documents = list({document.source: document for document in documents}.values())
         found = self.session.execute(
@@ -172,7 +177,7 @@ class DocumentRepository:
             )
         self.log_changes(removed, removed=True)
         self.log_changes(added, removed=False)
-        return added, removed
+        return BatchWritten(added, removed, len(documents), len(documents) - len(new))
 
     def delete_document(self, document_id: int) -> list[int] | None:
         """Delete a document; returns its chunk ids, or None when it did not exist."""
