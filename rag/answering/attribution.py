@@ -7,7 +7,7 @@ claim against the exact passage. A low score means no sent sentence says the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,16 +44,18 @@ def attribute(
     blocks: Sequence[PromptBlock],
     embedder: Embedder,
     cache: SentenceVectorCache | None = None,
+    known: Mapping[str, Vectors] | None = None,
 ) -> list[SentenceSupport]:
     """The best supporting sentence of every answer sentence. The passages' sentence vectors
-    come from ``cache`` when it holds them; the rest are embedded in the same call as the
-    answer's sentences (a text's vector does not depend on its batch), then kept there."""
+    come from ``cache`` when it holds them, the answer's from ``known`` (embedded while it
+    streamed); the rest are embedded in one call (a text's vector does not depend on its
+    batch), and the passages' kept in ``cache``."""
     claims = sentences(answer)
     chunks = [chunk for block in blocks for chunk in block.chunks]
     if not claims or not chunks:
         return []
     with stage("attribute"):
-        passages = _passage_sentences(claims, chunks, embedder, cache)
+        passages = _passage_sentences(claims, chunks, embedder, cache, known or {})
         return _best_support(claims, chunks, passages)
 
 
@@ -63,7 +65,8 @@ def cache_passage_sentences(
     """Embed the sentences of the sent passages that ``cache`` does not hold yet, and keep them.
     The answer service calls this while the model writes the answer, so that attribution
     afterwards only embeds the answer's own sentences."""
-    _passage_sentences([], [chunk for block in blocks for chunk in block.chunks], embedder, cache)
+    chunks = [chunk for block in blocks for chunk in block.chunks]
+    _passage_sentences([], chunks, embedder, cache, {})
 
 
 def _passage_sentences(
@@ -71,22 +74,28 @@ def _passage_sentences(
     chunks: list[RetrievedChunk],
     embedder: Embedder,
     cache: SentenceVectorCache | None,
+    known: Mapping[str, Vectors],
 ) -> tuple[Vectors, list[PassageSentences]]:
     """The claims' vectors, and each chunk's sentences with their vectors."""
-    known: list[PassageSentences | None] = [cache.get(chunk) if cache else None for chunk in chunks]
+    passages: list[PassageSentences | None] = [
+        cache.get(chunk) if cache else None for chunk in chunks
+    ]
     missing = {
         index: tuple(sentences(chunk.text))
         for index, chunk in enumerate(chunks)
-        if known[index] is None
+        if passages[index] is None
     }
-    texts = claims + [sentence for found in missing.values() for sentence in found]
+    unknown = [claim for claim in dict.fromkeys(claims) if claim not in known]
+    texts = unknown + [sentence for found in missing.values() for sentence in found]
     vectors = embedder.embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
-    parts = split_rows(vectors, [len(claims), *(len(found) for found in missing.values())])
+    parts = split_rows(vectors, [len(unknown), *(len(found) for found in missing.values())])
     for (index, found), part in zip(missing.items(), parts[1:], strict=True):
-        known[index] = PassageSentences(found, part)
+        passages[index] = PassageSentences(found, part)
         if cache is not None:
-            cache.put(chunks[index], known[index])  # type: ignore[arg-type]
-    return parts[0], [entry for entry in known if entry is not None]
+            cache.put(chunks[index], passages[index])  # type: ignore[arg-type]
+    embedded = {**known, **dict(zip(unknown, parts[0], strict=True))}
+    claim_vectors = np.vstack([embedded[claim] for claim in claims]) if claims else parts[0]
+    return claim_vectors, [entry for entry in passages if entry is not None]
 
 
 def _best_support(

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 
+from rag.answering.answer_sentences import AnswerSentenceEmbedder
 from rag.answering.attribution import SentenceSupport, attribute, cache_passage_sentences, sentences
 from rag.answering.citations import match_citations, parse_answer
 from rag.answering.sentence_vectors import SentenceVectorCache
 from rag.config import MAX_CONTEXTUAL_TEMPERATURE, LLMSettings, RetrievalMode
+from rag.errors import LLMUnavailableError
 from rag.generation.abstention import is_refusal
 from rag.generation.context_budget import ContextBudget
 from rag.generation.conversation import (
@@ -36,6 +38,7 @@ from rag.generation.prompts import (
     question_instruction,
     render_block,
 )
+from rag.protocols import Vectors
 from rag.retrieval.filters import MetadataFilters
 from rag.retrieval.retriever import Retriever
 from rag.telemetry import collect_stages, record_stage
@@ -98,6 +101,8 @@ class PreparedAnswer:
     usage: StreamReport = field(default_factory=StreamReport)  # every model call, added up
     # The sent passages' sentence vectors, embedded while the model writes (see ``finish``).
     passages_embedded: asyncio.Task[None] | None = None
+    # The answer's own sentences, embedded as the model finishes each (see ``stream``).
+    answer_sentences: AnswerSentenceEmbedder | None = None
 
 
 class AnswerService:
@@ -131,19 +136,25 @@ class AnswerService:
         )
         if prepared.abstained is not None:
             return prepared.abstained
-        generated_at = time.perf_counter()
-        generation = await self.llm.generate(
-            prepared.prompt, self.settings.system_prompt, *self._limits(options),
-            history=prepared.history.turns, stop=options.stop,
-        )  # fmt: skip
-        prepared.timings["generate_ms"] = _ms_since(generated_at)
-        _add_usage(
-            prepared.usage,
-            generation.prompt_tokens,
-            generation.completion_tokens,
-            generation.finish_reason,
-        )
-        return await self.finish(prepared, generation.text)
+        return await self.finish(prepared, await self._whole_answer(prepared))
+
+    async def _whole_answer(self, prepared: PreparedAnswer) -> str:
+        """The answer streamed from the model even when the caller wants it whole: its
+        sentences are embedded for attribution while the rest is written
+        (rag/answering/answer_sentences.py). A stream broken off midway is asked again, as
+        the client retries a whole response that broke off (nobody has seen its tokens)."""
+        for retries_left in reversed(range(self.llm.max_retries + 1)):
+            parts: list[str] = []
+            try:
+                async for token in self.stream(prepared):
+                    parts.append(token)
+                break
+            except LLMUnavailableError:
+                if not parts or not retries_left:  # one that never started: the client retried
+                    raise
+                logger.warning("the model's answer broke off midway; asking again")
+                prepared.answer_sentences = AnswerSentenceEmbedder(self.retriever.embedder)
+        return "".join(parts)
 
     async def stream(self, prepared: PreparedAnswer) -> AsyncIterator[str]:
         """The answer's tokens as the model writes them; call ``finish`` with their sum."""
@@ -153,6 +164,8 @@ class AnswerService:
             prepared.prompt, self.settings.system_prompt, *self._limits(prepared.options),
             history=prepared.history.turns, stop=prepared.options.stop, report=report,
         ):  # fmt: skip
+            if prepared.answer_sentences is not None:
+                prepared.answer_sentences.add(token)
             yield token
         prepared.timings["generate_ms"] = _ms_since(generated_at)
         _add_usage(
@@ -234,6 +247,7 @@ class AnswerService:
             started, timings, kept, left_out, prompt, questions=questions,
             history=followed.history, conversation=followed.conversation, options=options, usage=usage,
             passages_embedded=self._embed_passages_meanwhile(kept),
+            answer_sentences=AnswerSentenceEmbedder(self.retriever.embedder),
         )  # fmt: skip
 
     async def model_budget(self) -> ContextBudget:
@@ -337,11 +351,16 @@ class AnswerService:
         parsed = parse_answer(text)
         citations, unverified = match_citations(parsed.cited_groups, prepared.kept)
         attributed_at = time.perf_counter()
-        if prepared.passages_embedded is not None and sentences(parsed.body):
-            await prepared.passages_embedded  # done by now unless the answer came faster
+        known: dict[str, Vectors] = {}
+        if sentences(parsed.body):  # both done by now unless the answer came faster
+            if prepared.passages_embedded is not None:
+                await prepared.passages_embedded
+            if prepared.answer_sentences is not None:
+                known = await prepared.answer_sentences.vectors()
         support = await anyio.to_thread.run_sync(
-            attribute, parsed.body, prepared.kept, self.retriever.embedder, self.sentence_cache
-        )
+            attribute, parsed.body, prepared.kept, self.retriever.embedder, self.sentence_cache,
+            known,
+        )  # fmt: skip
         prepared.timings["attribute_ms"] = _ms_since(attributed_at)
         reason = None if parsed.body else NO_ANSWER
         if reason is None and is_refusal(parsed.body):

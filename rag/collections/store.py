@@ -113,6 +113,7 @@ class CollectionStore:
             exact_max_vectors=settings.indexing.exact_search_max_vectors,
             nprobe=settings.indexing.ivf_nprobe,
             compressed_min_vectors=settings.indexing.compressed_min_vectors,
+            shortlist_min_vectors=settings.indexing.shortlist_min_vectors,
         )
         self._check_manifest()
         self._cache: CollectionCache | None = None

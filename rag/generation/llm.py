@@ -50,6 +50,7 @@ class OpenAICompatibleLLM:
         self._model = model
         self._context_length: int | None = None
         self.mode = mode
+        self.max_retries = max_retries
         self._client = AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
         )

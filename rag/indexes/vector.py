@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.errors import IndexMismatchError
+from rag.indexes.shortlist import QuantizedShortlist
 from rag.telemetry import timed_stage
 
 logger = logging.getLogger(__name__)
@@ -64,12 +65,16 @@ class IndexLayout:
     """Exact search up to ``exact_max_vectors``; an inverted file (IVF) of full vectors beyond,
     and from ``compressed_min_vectors`` on an IVF whose lists hold 8-bit scalar-quantized
     residuals (384 bytes a 384-d vector instead of 1,536). Recall@10 against exact search:
-    benchmarks/vector_scale_benchmark.py (IVF) and benchmarks/compressed_layout_benchmark.py."""
+    benchmarks/vector_scale_benchmark.py (IVF) and benchmarks/compressed_layout_benchmark.py.
+    Exact search over ``shortlist_min_vectors`` or more first shortlists ``shortlist_factor × k``
+    candidates with an 8-bit copy of the vectors (rag/indexes/shortlist.py); 0 never does."""
 
     exact_max_vectors: int = 200_000
     nprobe: int = 32
     use_gpu: bool = True  # when faiss's GPU build and a GPU are present
     compressed_min_vectors: int = 1_000_000
+    shortlist_min_vectors: int = 50_000
+    shortlist_factor: int = 4
 
 
 def ivf_lists(vectors: int) -> int:
@@ -104,6 +109,7 @@ class FaissVectorIndex:
         self._lock = threading.RLock()
         self._index: faiss.Index = self._new_index()
         self._gpu_index: faiss.Index | None = None
+        self._shortlist: QuantizedShortlist | None = None
 
     def _new_index(self) -> faiss.IndexIDMap2:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.manifest.dimension))
@@ -115,6 +121,11 @@ class FaissVectorIndex:
         if ivf is None:
             return "exact"
         return "ivf_sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "ivf"
+
+    @property
+    def shortlisting(self) -> bool:
+        """Whether the last unfiltered search went through the 8-bit shortlist."""
+        return self._shortlist is not None
 
     def _ivf(self) -> faiss.IndexIVF | None:
         try:
@@ -178,6 +189,7 @@ class FaissVectorIndex:
             ivf.add_with_ids(vectors, ids)
             self._index = ivf
             self._gpu_index = None
+            self._shortlist = None
             return True
 
     def _compress(self) -> None:
@@ -204,6 +216,7 @@ class FaissVectorIndex:
             compressed.add_with_ids(vectors, ids)
         self._index = compressed
         self._gpu_index = None
+        self._shortlist = None
 
     def _stored_blocks(self) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """The stored ids and full vectors, about ``_BLOCK`` at a time (exact or IVF-flat)."""
@@ -240,15 +253,21 @@ class FaissVectorIndex:
         if not ids:
             return
         with self._lock:
-            self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+            id_array = np.asarray(ids, dtype=np.int64)
+            self._index.add_with_ids(vectors, id_array)
             self._gpu_index = None
+            if self._shortlist is not None:
+                self._shortlist.add(id_array, vectors)
 
     def remove(self, ids: list[int]) -> int:
         if not ids:
             return 0
+        id_array = np.asarray(ids, dtype=np.int64)
         with self._lock:
             self._gpu_index = None
-            return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))  # type: ignore[arg-type]  # faiss's SWIG stubs: remove_ids takes an id array too
+            if self._shortlist is not None:
+                self._shortlist.remove(id_array)
+            return int(self._index.remove_ids(id_array))  # type: ignore[arg-type]  # faiss's SWIG stubs: remove_ids takes an id array too
 
     @timed_stage("dense_search")
     def search(
@@ -269,8 +288,41 @@ class FaissVectorIndex:
             else:
                 params = faiss.SearchParameters(sel=selector) if selector else None  # type: ignore[call-arg, assignment]  # faiss's SWIG stubs: parameters are keyword-constructible
             index = self._index if selector else self._search_index()
+            shortlist = self._current_shortlist() if index is self._index and not selector else None
+            if shortlist is not None:
+                return self._rank_shortlisted(shortlist, query, k)
             scores, ids = index.search(query.reshape(1, -1), min(k, self.size), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+
+    def _current_shortlist(self) -> QuantizedShortlist | None:
+        """The exact layout's 8-bit shortlist once the index is large enough (built on first use,
+        again when the index has doubled since, so each dimension's range stays current)."""
+        minimum = self.layout.shortlist_min_vectors
+        if self.kind != "exact" or not minimum or self.size < minimum:
+            self._shortlist = None
+            return None
+        if self._shortlist is None or self.size > 2 * self._shortlist.trained_on:
+            flat = faiss.downcast_index(self._index.index)  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexIDMap's fields
+            stored = faiss.rev_swig_ptr(flat.get_xb(), self.size * self.manifest.dimension)  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexFlat.get_xb
+            self._shortlist = QuantizedShortlist(
+                faiss.vector_to_array(self._index.id_map),  # type: ignore[attr-defined]  # faiss's SWIG stubs: IndexIDMap's fields
+                stored.reshape(self.size, self.manifest.dimension),
+                self.layout.shortlist_factor,
+            )
+            logger.info("%d vectors: built an 8-bit shortlist for exact search", self.size)
+        return self._shortlist
+
+    def _rank_shortlisted(
+        self, shortlist: QuantizedShortlist, query: npt.NDArray[np.float32], k: int
+    ) -> list[tuple[int, float]]:
+        """The shortlist's candidates ranked by their full vectors: exact search's k nearest."""
+        candidates = shortlist.candidates(query, k)
+        if not len(candidates):
+            return []
+        full = self._index.reconstruct_batch(candidates)
+        scores = full @ query.reshape(-1)
+        best = np.lexsort((candidates, -scores))[:k]  # equal scores: the older chunk first
+        return [(int(candidates[i]), float(scores[i])) for i in best]
 
     def _search_index(self) -> faiss.Index:
         """A GPU copy for unfiltered search when faiss's GPU build sees a GPU (selectors stay on CPU)."""

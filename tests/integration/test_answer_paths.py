@@ -368,9 +368,10 @@ def test_the_model_receives_the_question_in_bagels_format(
         f"BEGININSTRUCTION\n{BUILT}\nDon't make up answers if you don't know. Cite your sources.\nENDINSTRUCTION"
     )
     assert {"BEGININPUT", "BEGININSTRUCTION"} <= set(request["stop"])
-    assert request["stream"] is stream
-    if stream:
-        assert request["stream_options"] == {"include_usage": True}
+    # Streamed from the model either way: an answer wanted whole has its sentences embedded
+    # for attribution while it is written (issue 16), and usage comes in the last chunk.
+    assert request["stream"] is True
+    assert request["stream_options"] == {"include_usage": True}
 
 
 def test_completion_mode_sends_the_llama2_wrapped_prompt(

@@ -3,6 +3,7 @@ again gave, on the test corpus, and the cache stays within its bound."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 from indexer.pipeline import Indexer
+from rag.answering.answer_sentences import AnswerSentenceEmbedder
 from rag.answering.attribution import SentenceSupport, attribute, sentences
+from rag.answering.citations import parse_answer
 from rag.answering.sentence_vectors import SentenceVectorCache
 from rag.answering.service import AnswerResult, AnswerService
 from rag.collections.store import CollectionStore
@@ -22,6 +25,7 @@ from rag.protocols import Embedder
 from rag.retrieval.retriever import Retriever
 from rag.types import PromptBlock, RetrievedChunk
 from tests.conftest import CORPUS_DIR, make_settings
+from tests.fake_model_server import MODEL, FakeModelServer
 
 pytestmark = pytest.mark.integration
 
@@ -205,4 +209,89 @@ def test_the_service_embeds_the_passages_while_the_model_writes(
     assert cache.misses == misses_before_finish  # finish found every passage cached
     assert list(result.support) == attribute_before_the_cache(text, kept, embedder)
     anyio.run(llm.close)
+    store.close()
+
+
+def streamed_tokens(text: str) -> list[str]:
+    """The text in the pieces a model streams: each word with the spaces after it."""
+    return re.findall(r"\s*\S+\s*", text)
+
+
+async def embedded_while_streaming(text: str, embedder: Embedder) -> dict[str, np.ndarray]:
+    answer_sentences = AnswerSentenceEmbedder(embedder)
+    for token in streamed_tokens(text):
+        answer_sentences.add(token)
+        await anyio.sleep(0)  # the model's next token is a network read away
+    return await answer_sentences.vectors()
+
+
+def test_an_answer_embedded_as_it_streams_is_attributed_as_before(
+    retrieved: list[list[PromptBlock]], embedder: Embedder
+) -> None:
+    """Every finished sentence is embedded before the last token; attribution with those
+    vectors gives what embedding them all afterwards gave (issue 16)."""
+    embedded_early = 0
+    for blocks in retrieved:
+        for answer in answers_for(blocks):
+            written = answer + " The documents say so.\nSource:\n- title: A field report"
+            body = parse_answer(written).body
+            known = anyio.run(embedded_while_streaming, written, embedder)
+            claims = sentences(body)
+            assert set(known) == set(claims[:-1])
+            embedded_early += len(known)
+            before = attribute_before_the_cache(body, blocks, embedder)
+            assert attribute(body, blocks, embedder, None, known) == before
+    assert embedded_early >= 2 * len(QUESTIONS)
+
+
+def test_the_service_embeds_only_the_last_sentence_after_the_model_is_done(
+    tmp_path: Path, embedder: Embedder, fake_model: FakeModelServer
+) -> None:
+    """Through the OpenAI HTTP interface (the scripted model server streams word by word):
+    `ask` streams, so attribution after the last token embeds the last sentence alone."""
+    calls: list[list[str]] = []
+
+    class CountingEmbedder:
+        def __getattr__(self, name: str) -> object:
+            return getattr(embedder, name)
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            calls.append(list(texts))
+            return embedder.embed(texts)
+
+    settings = make_settings(tmp_path / "data")
+    store = CollectionStore(settings, CountingEmbedder())  # type: ignore[arg-type]
+    Indexer(store).index_paths([CORPUS_DIR])
+    calls.clear()
+    llm = OpenAICompatibleLLM(fake_model.base_url, MODEL, max_retries=0)
+    service = AnswerService(
+        Retriever(store, settings.retrieval),
+        llm,
+        settings.llm,
+        ContextBudget(estimate_tokens, 4096, 384),
+        SentenceVectorCache(max_passages=100),
+    )
+    reply = (
+        "Fountains of lava rose some fifty metres, the report says. Its first phase began "
+        "in January 2023! Did it pause in March? The report says it resumed in September."
+    )
+    fake_model.enqueue(reply)
+
+    async def ask() -> AnswerResult:
+        try:
+            return await service.ask(QUESTIONS[0], 4)
+        finally:
+            await llm.close()
+
+    result = anyio.run(ask)
+    assert fake_model.requests[0]["stream"] is True
+    claims = sentences(reply)
+    assert [s.sentence for s in result.support] == claims
+    assert calls[-1] == [claims[-1]]  # after the last token: only the last sentence
+    embedded = [text for batch in calls for text in batch]
+    assert all(embedded.count(claim) == 1 for claim in claims)  # each sentence once
+    kept = [chunk for chunk in result.answer.sources]
+    assert kept and list(result.support) == attribute_before_the_cache(
+        reply, build_blocks(kept), embedder
+    )
     store.close()
