@@ -96,6 +96,11 @@ class IndexingSettings(BaseModel):
     ivf_nprobe: int = Field(
         default=32, gt=0, description="IVF lists searched per query (recall vs speed)"
     )
+    search_threads: int = Field(
+        default=1, gt=0, description="faiss's threads for one question's search; one is fastest "
+        "on a few cores, and much faster while another process keeps a core busy (README, Answer "
+        "overhead); indexing keeps faiss's default",
+    )  # fmt: skip
     shortlist_min_vectors: int = Field(
         default=50_000, ge=0, description="from this many chunks on, exact search first shortlists "
         "4·k candidates with an 8-bit copy of the vectors kept in memory (a quarter of the bytes "

@@ -114,6 +114,7 @@ class CollectionStore:
             nprobe=settings.indexing.ivf_nprobe,
             compressed_min_vectors=settings.indexing.compressed_min_vectors,
             shortlist_min_vectors=settings.indexing.shortlist_min_vectors,
+            search_threads=settings.indexing.search_threads,
         )
         self._check_manifest()
         self._cache: CollectionCache | None = None

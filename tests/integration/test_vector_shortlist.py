@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
-from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest
+from rag.indexes.shortlist import QuantizedShortlist
+from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest, faiss_threads
 
 DIMENSION = 64
 MANIFEST = IndexManifest(
@@ -123,3 +125,24 @@ def test_filtered_and_small_searches_scan_the_full_vectors(
     small.add(list(range(1_000)), clustered(1_000, seed=8))
     small.search(query, 10)
     assert not small.shortlisting  # under shortlist_min_vectors: a full scan
+
+
+def test_a_search_runs_on_the_layouts_threads_and_leaves_the_callers_setting(
+    pair: tuple[FaissVectorIndex, FaissVectorIndex], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One question's search on ``search_threads`` OpenMP threads (one by default: README,
+    Answer overhead); the thread that asked keeps its own setting for what it does next."""
+    shortlisted, _ = pair
+    seen: list[int] = []
+    candidates = QuantizedShortlist.candidates
+
+    def recording(self: QuantizedShortlist, query: np.ndarray, k: int) -> np.ndarray:
+        seen.append(faiss.omp_get_max_threads())
+        return candidates(self, query, k)
+
+    monkeypatch.setattr(QuantizedShortlist, "candidates", recording)
+    before = faiss.omp_get_max_threads()
+    with faiss_threads(3):
+        shortlisted.search(clustered(1, seed=11)[0], 10)
+        assert faiss.omp_get_max_threads() == 3
+    assert seen and set(seen) == {1} and faiss.omp_get_max_threads() == before
