@@ -80,9 +80,7 @@ def agreement(
 ) -> dict[str, float]:
     same_order = sum([i for i, _ in a] == [i for i, _ in b] for a, b in zip(got, want))
     same_set = sum({i for i, _ in a} == {i for i, _ in b} for a, b in zip(got, want))
-    worst = max(
-        abs(s - t) for a, b in zip(got, want) for (_, s), (_, t) in zip(a, b, strict=True)
-    )
+    worst = max(abs(s - t) for a, b in zip(got, want) for (_, s), (_, t) in zip(a, b, strict=True))
     return {
         "same_ids_in_order": round(same_order / len(want), 4),
         "same_ids": round(same_set / len(want), 4),
