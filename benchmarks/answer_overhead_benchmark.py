@@ -52,6 +52,7 @@ from benchmarks.load_benchmark import QUESTIONS, percentile  # noqa: E402
 from benchmarks.load_benchmark import benchmark as load_phase  # noqa: E402
 from benchmarks.synthetic_corpus import insert_chunks, synthetic_texts  # noqa: E402
 from evaluation.machine import machine_info as machine  # noqa: E402
+from rag.answering.request import AnswerRequest  # noqa: E402
 
 CORPUS_DIR = REPO_ROOT / "tests" / "data" / "corpus"
 PEER_VENVS = {
@@ -287,8 +288,11 @@ def local_phase(data_dir: Path, rounds: int) -> dict[str, object]:
 
     async def answer(answers: AnswerService, question: str) -> dict[str, float]:
         prepared = await answers.prepare(
-            question, settings.retrieval.default_top_k, "hybrid", None, ["default"]
-        )
+            AnswerRequest.of(
+                question, settings.retrieval.default_top_k, mode="hybrid",
+                collection_names=["default"],
+            )
+        )  # fmt: skip
         if prepared.abstained is not None:
             return dict(prepared.timings)
         text = " ".join(sentences(prepared.kept[0].text)[:2]) if prepared.kept else ""

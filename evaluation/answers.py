@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.answer_metrics import QuestionOutcome, exact_match, summarize, token_f1
+from rag.answering.request import AnswerRequest
 from rag.answering.service import AnswerService
 from rag.types import SourceDocument
 
@@ -62,7 +63,7 @@ async def evaluate_answers(
 ) -> dict[str, float | int]:
     outcomes = []
     for done, item in enumerate(questions, start=1):
-        result = (await answers.ask(item.question, top_k)).answer
+        result = (await answers.ask(AnswerRequest.of(item.question, top_k))).answer
         cited_sources = [c.metadata.get("source") for c in result.citations]
         outcomes.append(
             QuestionOutcome(

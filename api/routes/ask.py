@@ -15,6 +15,7 @@ from api.errors import ERROR_RESPONSES, InvalidRequest
 from api.presenters import answer_response
 from api.schemas import AskRequest, AskResponse
 from api.streaming import STREAM_RESPONSES, done_event, event_stream, token_event
+from rag.answering.request import AnswerRequest
 from rag.types import Turn
 
 router = APIRouter(tags=["questions"])
@@ -38,15 +39,14 @@ async def ask(
     collections = visible_collections(principal, existing, request.collections)
     answers = container.answers
     history = [Turn(turn.role, turn.content) for turn in request.messages or []]
+    wanted = AnswerRequest.of(
+        asked, top_k, mode=request.mode, filters=request.filters,
+        collection_names=collections, history=history,
+    )  # fmt: skip
     if not request.stream:
-        result = await answers.ask(
-            asked, top_k, request.mode, request.filters, collections, history
-        )
-        return answer_response(result, request)
+        return answer_response(await answers.ask(wanted), request)
 
-    prepared = await answers.prepare(
-        asked, top_k, request.mode, request.filters, collections, history
-    )
+    prepared = await answers.prepare(wanted)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         if prepared.abstained is not None:

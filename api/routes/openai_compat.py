@@ -31,6 +31,7 @@ from api.openai_serving import (
     generation_options,
     model_list,
 )
+from rag.answering.request import AnswerRequest
 from rag.storage import database
 from rag.storage.models import Collection
 
@@ -90,14 +91,13 @@ async def chat_completions(
     existing = await anyio.to_thread.run_sync(container.catalog.collection_names)
     collections = collections_for(request.model, principal, existing, request.collections)
     answers = container.answers
+    wanted = AnswerRequest.of(
+        question, top_k, mode=request.mode, filters=request.filters,
+        collection_names=collections, history=history, options=options,
+    )  # fmt: skip
     if not request.stream:
-        result = await answers.ask(
-            question, top_k, request.mode, request.filters, collections, history, options
-        )
-        return completion(result, question, request.model)
-    prepared = await answers.prepare(
-        question, top_k, request.mode, request.filters, collections, history, options
-    )
+        return completion(await answers.ask(wanted), question, request.model)
+    prepared = await answers.prepare(wanted)
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
     return StreamingResponse(
         chunks(answers, prepared, question, request.model, include_usage),

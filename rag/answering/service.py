@@ -13,6 +13,7 @@ import anyio
 from rag.answering.answer_sentences import AnswerSentenceEmbedder
 from rag.answering.attribution import SentenceSupport, attribute, cache_passage_sentences, sentences
 from rag.answering.citations import match_citations, parse_answer
+from rag.answering.request import AnswerRequest
 from rag.answering.sentence_vectors import SentenceVectorCache
 from rag.config import MAX_CONTEXTUAL_TEMPERATURE, LLMSettings, RetrievalMode
 from rag.errors import LLMUnavailableError
@@ -121,19 +122,9 @@ class AnswerService:
         self.budget = budget
         self.template = instruction_template(settings.ask_for_irrelevant)
 
-    async def ask(
-        self,
-        question: str | list[str],
-        top_k: int,
-        mode: RetrievalMode | None = None,
-        filters: MetadataFilters | None = None,
-        collection_names: Sequence[str] | None = None,
-        history: Sequence[Turn] = (),
-        options: GenerationOptions = GenerationOptions(),
-    ) -> AnswerResult:
-        prepared = await self.prepare(
-            question, top_k, mode, filters, collection_names, history, options
-        )
+    async def ask(self, request: AnswerRequest) -> AnswerResult:
+        """Retrieve, generate and finish the answer: ``prepare``, the model, ``finish``."""
+        prepared = await self.prepare(request)
         if prepared.abstained is not None:
             return prepared.abstained
         return await self.finish(prepared, await self._whole_answer(prepared))
@@ -198,29 +189,24 @@ class AnswerService:
         _add_usage(usage, generation.prompt_tokens, generation.completion_tokens, None)
         return condensed(shown, question, generation.text)
 
-    async def prepare(
-        self,
-        question: str | list[str],
-        top_k: int,
-        mode: RetrievalMode | None = None,
-        filters: MetadataFilters | None = None,
-        collection_names: Sequence[str] | None = None,
-        history: Sequence[Turn] = (),
-        options: GenerationOptions = GenerationOptions(),
-    ) -> PreparedAnswer:
+    async def prepare(self, request: AnswerRequest) -> PreparedAnswer:
         """Retrieve and build the prompt; ``abstained`` is set when there is nothing to ground on.
         Several questions share one instruction block and the chunks retrieved for each.
         With earlier turns (``history``), retrieval searches a standalone rewrite of the
         question, and the newest turns that fit the budget go to the model before it."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        questions = [question] if isinstance(question, str) else list(question)
+        questions = list(request.questions)
         usage = StreamReport()
-        followed = await self._follow_conversation(questions, history, usage)
-        if history and len(questions) == 1:  # a follow-up: its rewrite took this long
+        followed = await self._follow_conversation(questions, request.history, usage)
+        if request.history and len(questions) == 1:  # a follow-up: its rewrite took this long
             timings["condense_ms"] = _ms_since(started)
         query = RetrievalQuery(
-            tuple(followed.searched), top_k, mode, filters, _names(collection_names)
+            tuple(followed.searched),
+            request.top_k,
+            request.mode,
+            request.filters,
+            request.collection_names,
         )
         retrieved = await self._retrieve(query, len(questions), timings)
         timings["retrieve_ms"] = round(_ms_since(started) - timings.get("condense_ms", 0.0), 2)
@@ -245,7 +231,8 @@ class AnswerService:
         record_stage("prompt", timings["prompt_ms"] / 1000)
         return PreparedAnswer(
             started, timings, kept, left_out, prompt, questions=questions,
-            history=followed.history, conversation=followed.conversation, options=options, usage=usage,
+            history=followed.history, conversation=followed.conversation, options=request.options,
+            usage=usage,
             passages_embedded=self._embed_passages_meanwhile(kept),
             answer_sentences=AnswerSentenceEmbedder(self.retriever.embedder),
         )  # fmt: skip
@@ -389,10 +376,6 @@ class AnswerService:
             prepared.conversation,
             _usage(prepared.usage),
         )
-
-
-def _names(collection_names: Sequence[str] | None) -> tuple[str, ...] | None:
-    return None if collection_names is None else tuple(collection_names)
 
 
 def _abstain(reason: str, timings: dict[str, float]) -> Answer:

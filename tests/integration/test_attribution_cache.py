@@ -15,6 +15,7 @@ from indexer.pipeline import Indexer
 from rag.answering.answer_sentences import AnswerSentenceEmbedder
 from rag.answering.attribution import SentenceSupport, attribute, sentences
 from rag.answering.citations import parse_answer
+from rag.answering.request import AnswerRequest
 from rag.answering.sentence_vectors import SentenceVectorCache
 from rag.answering.service import AnswerResult, AnswerService
 from rag.collections.store import CollectionStore
@@ -197,7 +198,7 @@ def test_the_service_embeds_the_passages_while_the_model_writes(
     )
 
     async def answer() -> tuple[list[PromptBlock], str, int, AnswerResult]:
-        prepared = await service.prepare(QUESTIONS[0], 4)
+        prepared = await service.prepare(AnswerRequest.of(QUESTIONS[0], 4))
         assert prepared.passages_embedded is not None and prepared.kept
         await prepared.passages_embedded
         misses = cache.misses
@@ -279,7 +280,7 @@ def test_the_service_embeds_only_the_last_sentence_after_the_model_is_done(
 
     async def ask() -> AnswerResult:
         try:
-            return await service.ask(QUESTIONS[0], 4)
+            return await service.ask(AnswerRequest.of(QUESTIONS[0], 4))
         finally:
             await llm.close()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from indexer.pipeline import Indexer
+from rag.answering.request import AnswerRequest
 from rag.answering.service import AnswerService
 from rag.collections.catalog import CollectionCatalog
 from rag.collections.store import CollectionStore
@@ -89,13 +90,15 @@ def names(sources: Sequence[object]) -> list[str]:
 
 async def test_the_follow_up_alone_does_not_find_the_volcano(catalog: CollectionCatalog) -> None:
     """Why condensation is needed: alone, the follow-up finds other deep things (ice)."""
-    result = await service(catalog, ScriptedLLM(["It is deep."])).ask(FOLLOW_UP, 2)
+    result = await service(catalog, ScriptedLLM(["It is deep."])).ask(
+        AnswerRequest.of(FOLLOW_UP, 2)
+    )
     assert "volcano.md" not in names(result.answer.sources)
 
 
 async def test_the_models_standalone_question_is_searched(catalog: CollectionCatalog) -> None:
     llm = ScriptedLLM([STANDALONE, "Not said."])
-    result = await service(catalog, llm).ask(FOLLOW_UP, 2, history=HISTORY)
+    result = await service(catalog, llm).ask(AnswerRequest.of(FOLLOW_UP, 2, history=HISTORY))
     assert names(result.answer.sources)[0] == "volcano.md"
     conversation = result.conversation
     assert conversation.condensation == "model"
@@ -115,7 +118,7 @@ async def test_the_models_standalone_question_is_searched(catalog: CollectionCat
 @pytest.mark.parametrize("useless", ["", "I don't know.", "x" * 600])
 async def test_unusable_condensation_falls_back(catalog: CollectionCatalog, useless: str) -> None:
     llm = ScriptedLLM([useless, "Two metres."])
-    result = await service(catalog, llm).ask(FOLLOW_UP, 2, history=HISTORY)
+    result = await service(catalog, llm).ask(AnswerRequest.of(FOLLOW_UP, 2, history=HISTORY))
     assert result.conversation.condensation == "fallback"
     assert result.conversation.standalone_question == f"{LAKE_QUESTION} {FOLLOW_UP}"
     assert "volcano.md" in names(result.answer.sources)
@@ -124,7 +127,7 @@ async def test_unusable_condensation_falls_back(catalog: CollectionCatalog, usel
 async def test_condensation_can_be_turned_off(catalog: CollectionCatalog) -> None:
     llm = ScriptedLLM(["Two metres."])
     result = await service(catalog, llm, condense_follow_ups=False).ask(
-        FOLLOW_UP, 2, history=HISTORY
+        AnswerRequest.of(FOLLOW_UP, 2, history=HISTORY)
     )
     assert len(llm.calls) == 1 and result.conversation.condensation == "fallback"
     assert "volcano.md" in names(result.answer.sources)
@@ -140,7 +143,9 @@ async def test_oldest_turns_are_dropped_to_fit_the_budget(catalog: CollectionCat
         ]
     history += HISTORY
     llm = ScriptedLLM([STANDALONE, "Not said."])
-    result = await service(catalog, llm, max_history_tokens=700).ask(FOLLOW_UP, 2, history=history)
+    result = await service(catalog, llm, max_history_tokens=700).ask(
+        AnswerRequest.of(FOLLOW_UP, 2, history=history)
+    )
     sent = llm.calls[1]["history"]
     assert sent[-2:] == tuple(HISTORY) and Turn("user", "Question 0?") not in sent
     assert result.conversation.history_turns_used == len(sent) < len(history)
@@ -155,7 +160,7 @@ async def test_citations_are_verified_against_the_blocks_of_this_turn(
         "url: https://planets.example.com/rover-ice"  # a document of no block of this turn
     )
     llm = ScriptedLLM([STANDALONE, answer])
-    result = await service(catalog, llm).ask(FOLLOW_UP, 1, history=HISTORY)
+    result = await service(catalog, llm).ask(AnswerRequest.of(FOLLOW_UP, 1, history=HISTORY))
     [citation] = result.answer.citations
     assert citation.metadata["url"] == "https://volcano.example.org/kilauea-2023"
     assert [dict(u.cited_lines) for u in result.answer.unverified_citations] == [
@@ -166,7 +171,7 @@ async def test_citations_are_verified_against_the_blocks_of_this_turn(
 async def test_caller_limits_are_capped(catalog: CollectionCatalog) -> None:
     llm = ScriptedLLM(["Fine."])
     options = GenerationOptions(max_tokens=100_000, temperature=1.5, stop=("END",))
-    await service(catalog, llm).ask(LAKE_QUESTION, 2, options=options)
+    await service(catalog, llm).ask(AnswerRequest.of(LAKE_QUESTION, 2, options=options))
     [call] = llm.calls
     assert call["max_tokens"] == 384 and call["temperature"] == 0.3 and call["stop"] == ("END",)
 
@@ -177,7 +182,9 @@ async def test_an_unanswered_earlier_question_still_informs_retrieval(
     """A user turn without an answer is not sent as a chat turn (roles must alternate), but
     the condensation sees it."""
     llm = ScriptedLLM(["", "Not said."])
-    result = await service(catalog, llm).ask(FOLLOW_UP, 2, history=[Turn("user", LAKE_QUESTION)])
+    result = await service(catalog, llm).ask(
+        AnswerRequest.of(FOLLOW_UP, 2, history=[Turn("user", LAKE_QUESTION)])
+    )
     assert LAKE_QUESTION in str(llm.calls[0]["prompt"]) and llm.calls[1]["history"] == ()
     assert result.conversation.condensation == "fallback" and "volcano.md" in names(
         result.answer.sources
