@@ -7,7 +7,9 @@
 
 Phase 1 sends POST /ask (non-streaming) from every client in a loop until the time is up.
 Phase 2 sends the very prompts the service built (include_prompt) straight to the model
-server's /chat/completions with the same settings and concurrency. The difference in
+server's /chat/completions with the same settings and concurrency; with ``--with-streamed``,
+phase 3 sends them streamed and reads each stream to its end, as the service asks since
+issue 16 (what streaming itself costs the model server). The difference in
 latency is what the service adds on top of vLLM (retrieval, prompt, citations, attribution).
 Prints one JSON object; stops by itself.
 """
@@ -119,7 +121,13 @@ def local_service() -> Iterator[tuple[str, str, str, int]]:
 
 
 async def benchmark(
-    url: str, key: str, vllm_url: str, max_tokens: int, clients: int, duration_s: float
+    url: str,
+    key: str,
+    vllm_url: str,
+    max_tokens: int,
+    clients: int,
+    duration_s: float,
+    with_streamed: bool = False,
 ) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(timeout=300) as client:
@@ -138,26 +146,40 @@ async def benchmark(
         )
         return response.status_code
 
-    async def direct(client: httpx.AsyncClient, n: int) -> int:
+    def body(n: int, stream: bool) -> dict[str, object]:
         from rag.config import LLMSettings
         from rag.generation.llm import CHAT_STOP_SEQUENCES
 
-        body = {
+        return {
             "model": model,
             "messages": [{"role": "system", "content": LLMSettings().system_prompt},
                          {"role": "user", "content": prompts[n % len(prompts)]}],
             "max_tokens": max_tokens, "temperature": 0.0, "stop": CHAT_STOP_SEQUENCES,
+            "stream": stream, **({"stream_options": {"include_usage": True}} if stream else {}),
         }  # fmt: skip
-        response = await client.post(f"{vllm_url}/chat/completions", json=body)
+
+    async def direct(client: httpx.AsyncClient, n: int) -> int:
+        response = await client.post(f"{vllm_url}/chat/completions", json=body(n, False))
+        return response.status_code
+
+    async def direct_streamed(client: httpx.AsyncClient, n: int) -> int:
+        """As the service asks since issue 16: streamed, read to its end."""
+        async with client.stream(
+            "POST", f"{vllm_url}/chat/completions", json=body(n, True)
+        ) as response:
+            async for _ in response.aiter_lines():
+                pass
         return response.status_code
 
     service = await run_clients(clients, duration_s, ask)
     model_only = await run_clients(clients, duration_s, direct)
+    streamed = await run_clients(clients, duration_s, direct_streamed) if with_streamed else None
     return {
         "clients": clients,
         "duration_s": duration_s,
         "service": service,
         "vllm_direct": model_only,
+        **({"vllm_direct_streamed": streamed} if streamed else {}),
         "service_overhead_p50_ms": round(service["p50_ms"] - model_only["p50_ms"], 1),  # type: ignore[operator]
     }
 
@@ -172,19 +194,37 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=384)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument(
+        "--with-streamed", action="store_true",
+        help="a third phase: the same prompts streamed straight to vLLM (as the service asks)",
+    )  # fmt: skip
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
     if args.url:
         result = asyncio.run(
             benchmark(
-                args.url, args.key, args.vllm_url, args.max_tokens, args.clients, args.duration
-            )
+                args.url,
+                args.key,
+                args.vllm_url,
+                args.max_tokens,
+                args.clients,
+                args.duration,
+                args.with_streamed,
+            )  # fmt: skip
         )
     else:
         with local_service() as (url, key, vllm_url, max_tokens):
             result = asyncio.run(
-                benchmark(url, key, vllm_url, max_tokens, args.clients, args.duration)
+                benchmark(
+                    url,
+                    key,
+                    vllm_url,
+                    max_tokens,
+                    args.clients,
+                    args.duration,
+                    args.with_streamed,
+                )  # fmt: skip
             )
     from evaluation.machine import machine_info
 

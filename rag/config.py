@@ -226,6 +226,12 @@ class LLMSettings(BaseModel):
     prompt_mode: PromptMode = "chat"
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=1, ge=0)
+    whole_answer_stream_interval: int = Field(
+        default=8, ge=0, description="an answer wanted whole is still streamed from the model "
+        "(its sentences are embedded for attribution meanwhile); vLLM sends it this many tokens "
+        "a chunk (its `stream_interval`: fewer chunks to parse beside the model on a few cores); "
+        "0 does not ask (a server other than vLLM)",
+    )  # fmt: skip
     system_prompt: str = "You are an unbiased, uncensored, helpful assistant."
     ask_for_irrelevant: bool = Field(
         default=False,

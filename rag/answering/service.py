@@ -137,7 +137,9 @@ class AnswerService:
         for retries_left in reversed(range(self.llm.max_retries + 1)):
             parts: list[str] = []
             try:
-                async for token in self.stream(prepared):
+                async for token in self.stream(
+                    prepared, self.settings.whole_answer_stream_interval
+                ):
                     parts.append(token)
                 break
             except LLMUnavailableError:
@@ -147,13 +149,17 @@ class AnswerService:
                 prepared.answer_sentences = AnswerSentenceEmbedder(self.retriever.embedder)
         return "".join(parts)
 
-    async def stream(self, prepared: PreparedAnswer) -> AsyncIterator[str]:
-        """The answer's tokens as the model writes them; call ``finish`` with their sum."""
+    async def stream(
+        self, prepared: PreparedAnswer, stream_interval: int = 0
+    ) -> AsyncIterator[str]:
+        """The answer's tokens as the model writes them; call ``finish`` with their sum.
+        ``stream_interval``: ask vLLM for that many tokens a chunk (0: one, its default)."""
         generated_at = time.perf_counter()
         report = StreamReport()
         async for token in self.llm.stream(
             prepared.prompt, self.settings.system_prompt, *self._limits(prepared.options),
             history=prepared.history.turns, stop=prepared.options.stop, report=report,
+            stream_interval=stream_interval,
         ):  # fmt: skip
             if prepared.answer_sentences is not None:
                 prepared.answer_sentences.add(token)

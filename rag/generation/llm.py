@@ -101,9 +101,12 @@ class OpenAICompatibleLLM:
         stream: bool,
         history: Sequence[Turn] = (),
         stop: Sequence[str] = (),
+        stream_interval: int = 0,
     ) -> Any:
         """One request in the configured prompt mode; the caller translates API errors.
-        ``history``: earlier turns of a conversation, sent before ``prompt``."""
+        ``history``: earlier turns of a conversation, sent before ``prompt``; ``stream_interval``:
+        vLLM's tokens per streamed chunk (a vLLM extension, not sent when 0)."""
+        extra_body = {"stream_interval": stream_interval} if stream_interval else None
         model = await self.model()
         if self.mode == "completion":
             text = (
@@ -119,6 +122,7 @@ class OpenAICompatibleLLM:
                 stop=[*COMPLETION_STOP_SEQUENCES, *stop],
                 stream=stream,
                 **_usage_in_stream(stream),
+                extra_body=extra_body,
             )
         return await self._client.chat.completions.create(
             model=model,
@@ -128,6 +132,7 @@ class OpenAICompatibleLLM:
             stop=[*CHAT_STOP_SEQUENCES, *stop],
             stream=stream,
             **_usage_in_stream(stream),
+            extra_body=extra_body,
         )
 
     async def generate(
@@ -167,12 +172,14 @@ class OpenAICompatibleLLM:
         history: Sequence[Turn] = (),
         stop: Sequence[str] = (),
         report: StreamReport | None = None,
+        stream_interval: int = 0,
     ) -> AsyncIterator[str]:
+        """The answer's pieces as the model writes them; ``stream_interval``: see ``_create``."""
         report = report if report is not None else StreamReport()
         try:
             with stage("generate"):
                 parts = await self._create(
-                    prompt, system, max_tokens, temperature, True, history, stop
+                    prompt, system, max_tokens, temperature, True, history, stop, stream_interval
                 )
                 async for part in parts:
                     if part.usage:

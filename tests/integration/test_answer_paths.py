@@ -372,6 +372,8 @@ def test_the_model_receives_the_question_in_bagels_format(
     # for attribution while it is written (issue 16), and usage comes in the last chunk.
     assert request["stream"] is True
     assert request["stream_options"] == {"include_usage": True}
+    # Whole: vLLM sends 8 tokens a chunk (fewer to parse); streamed to the caller: one a chunk.
+    assert request.get("stream_interval") == (None if stream else 8)
 
 
 def test_completion_mode_sends_the_llama2_wrapped_prompt(

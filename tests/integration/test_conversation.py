@@ -53,7 +53,8 @@ class ScriptedLLM(OpenAICompatibleLLM):
 
     async def stream(self, prompt: str, system: str | None, max_tokens: int, temperature: float,
                      history: Sequence[Turn] = (), stop: Sequence[str] = (),
-                     report: StreamReport | None = None) -> AsyncIterator[str]:  # fmt: skip
+                     report: StreamReport | None = None, stream_interval: int = 0,
+                     ) -> AsyncIterator[str]:  # fmt: skip
         generation = await self.generate(prompt, system, max_tokens, temperature, history, stop)
         if report is not None:
             report.prompt_tokens, report.completion_tokens = (
