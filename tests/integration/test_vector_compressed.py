@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.indexes.vector import INDEX_FILE, FaissVectorIndex, IndexLayout, IndexManifest
+from tests.synthetic_vectors import clustered_unit_vectors
 
 DIMENSION = 32
 MANIFEST = IndexManifest(
@@ -19,11 +20,7 @@ RECALL_FLOOR = 0.92
 
 
 def clustered(count: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(0).normal(size=(50, DIMENSION))
-    vectors = centres[rng.integers(0, 50, count)] + 0.3 * rng.normal(size=(count, DIMENSION))
-    unit: np.ndarray = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    return unit
+    return clustered_unit_vectors(count, seed, DIMENSION, clusters=50, spread=0.3)
 
 
 def top10(index: FaissVectorIndex, queries: np.ndarray) -> list[set[int]]:

@@ -11,6 +11,7 @@ import pytest
 
 from rag.indexes.shortlist import QuantizedShortlist
 from rag.indexes.vector import FaissVectorIndex, IndexLayout, IndexManifest, faiss_threads
+from tests.synthetic_vectors import clustered_unit_vectors
 
 DIMENSION = 64
 MANIFEST = IndexManifest(
@@ -23,11 +24,7 @@ TIE = 1e-6  # float32 inner products of unit vectors summed in another order dif
 
 def clustered(count: int, seed: int) -> np.ndarray:
     """Unit vectors in 40 tight clusters: many near ties, the hard case for a shortlist."""
-    rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(0).normal(size=(40, DIMENSION))
-    vectors = centres[rng.integers(0, 40, count)] + 0.35 * rng.normal(size=(count, DIMENSION))
-    unit: np.ndarray = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    return unit
+    return clustered_unit_vectors(count, seed, DIMENSION, clusters=40, spread=0.35)
 
 
 def assert_same_results(
