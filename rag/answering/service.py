@@ -15,7 +15,7 @@ from rag.answering.attribution import SentenceSupport, attribute, cache_passage_
 from rag.answering.citations import match_citations, parse_answer
 from rag.answering.request import AnswerRequest
 from rag.answering.sentence_vectors import SentenceVectorCache
-from rag.config import MAX_CONTEXTUAL_TEMPERATURE, LLMSettings, RetrievalMode
+from rag.config import MAX_CONTEXTUAL_TEMPERATURE, LLMSettings
 from rag.errors import LLMUnavailableError
 from rag.generation.abstention import is_refusal
 from rag.generation.context_budget import ContextBudget
@@ -40,7 +40,6 @@ from rag.generation.prompts import (
     render_block,
 )
 from rag.protocols import Vectors
-from rag.retrieval.filters import MetadataFilters
 from rag.retrieval.retriever import Retriever
 from rag.telemetry import collect_stages, record_stage
 from rag.types import Answer, PromptBlock, RetrievedChunk, StreamReport, TokenUsage, Turn
@@ -61,17 +60,6 @@ class AnswerResult:
     per_question: tuple[str | None, ...] = ()  # answers split by number, for several questions
     conversation: ConversationUse = ConversationUse()
     usage: TokenUsage = TokenUsage()
-
-
-@dataclass(frozen=True)
-class RetrievalQuery:
-    """What one retrieval searches: each question, with the caller's options."""
-
-    questions: tuple[str, ...]
-    top_k: int
-    mode: RetrievalMode | None = None
-    filters: MetadataFilters | None = None
-    collection_names: tuple[str, ...] | None = None  # None: every collection
 
 
 @dataclass(frozen=True)
@@ -207,13 +195,8 @@ class AnswerService:
         followed = await self._follow_conversation(questions, request.history, usage)
         if request.history and len(questions) == 1:  # a follow-up: its rewrite took this long
             timings["condense_ms"] = _ms_since(started)
-        query = RetrievalQuery(
-            tuple(followed.searched),
-            request.top_k,
-            request.mode,
-            request.filters,
-            request.collection_names,
-        )
+        # What retrieval searches: the questions, or a follow-up's standalone rewrite.
+        query = replace(request, questions=tuple(followed.searched))
         retrieved = await self._retrieve(query, len(questions), timings)
         timings["retrieve_ms"] = round(_ms_since(started) - timings.get("condense_ms", 0.0), 2)
         reason = self._abstention_reason(retrieved)
@@ -271,7 +254,7 @@ class AnswerService:
         return FollowedConversation((condensation.question,), fitted, conversation)
 
     async def _retrieve(
-        self, query: RetrievalQuery, question_count: int, timings: dict[str, float]
+        self, query: AnswerRequest, question_count: int, timings: dict[str, float]
     ) -> Retrieved:
         """The chunks of every searched question, interleaved, and the best relevance found."""
         with collect_stages() as retrieval_stages:

@@ -5,7 +5,7 @@ one core of these machines). Their 8-bit scalar-quantized copy is a quarter of t
 scans in about 4 ms; it picks ``factor × k`` candidates and the full vectors rank them,
 so the k returned are the exact search's k unless one of them falls outside the
 shortlist, which quantization error that small does not do in practice (measured against
-exact search: tests/integration/test_vector_shortlist.py, benchmarks/stage_scale_benchmark.py).
+exact search: tests/integration/test_vector_shortlist.py, benchmarks/shortlist_benchmark.py).
 The copy lives in memory only: it is built from the full vectors when first needed.
 """
 

@@ -138,7 +138,8 @@ class FaissVectorIndex:
 
     @property
     def shortlisting(self) -> bool:
-        """Whether the last unfiltered search went through the 8-bit shortlist."""
+        """Whether unfiltered searches go through the 8-bit shortlist (built by the first one
+        past ``shortlist_min_vectors``, dropped when the layout changes)."""
         return self._shortlist is not None
 
     def _ivf(self) -> faiss.IndexIVF | None:
@@ -300,22 +301,24 @@ class FaissVectorIndex:
         with self._lock, faiss_threads(self.layout.search_threads):
             if self.size == 0:
                 return []
-            if self.kind != "exact":
+            exact = self.kind == "exact"
+            index = self._index if selector else self._search_index()
+            if exact and selector is None and index is self._index:  # not on a GPU copy
+                shortlist = self._current_shortlist()
+                if shortlist is not None:
+                    return self._rank_shortlisted(shortlist, query, k)
+            if not exact:
                 params = faiss.SearchParametersIVF(nprobe=self.layout.nprobe, sel=selector)  # type: ignore[call-arg]  # faiss's SWIG stubs: parameters are keyword-constructible
             else:
                 params = faiss.SearchParameters(sel=selector) if selector else None  # type: ignore[call-arg, assignment]  # faiss's SWIG stubs: parameters are keyword-constructible
-            index = self._index if selector else self._search_index()
-            shortlist = self._current_shortlist() if index is self._index and not selector else None
-            if shortlist is not None:
-                return self._rank_shortlisted(shortlist, query, k)
             scores, ids = index.search(query.reshape(1, -1), min(k, self.size), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
     def _current_shortlist(self) -> QuantizedShortlist | None:
-        """The exact layout's 8-bit shortlist once the index is large enough (built on first use,
-        again when the index has doubled since, so each dimension's range stays current)."""
+        """The 8-bit shortlist of the exact layout once the index is large enough (built on first
+        use, again when the index has doubled since, so each dimension's range stays current)."""
         minimum = self.layout.shortlist_min_vectors
-        if self.kind != "exact" or not minimum or self.size < minimum:
+        if not minimum or self.size < minimum:
             self._shortlist = None
             return None
         if self._shortlist is None or self.size > 2 * self._shortlist.trained_on:
